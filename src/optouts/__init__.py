@@ -1,0 +1,61 @@
+"""optouts: one interface over SMS opt-out lists, a local ledger and every vendor's API."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._client import AsyncClient, Client
+from ._config import Secret, Setting, Settings
+from ._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidCursor,
+    InvalidNumber,
+    OptOutError,
+    ProviderError,
+    RateLimited,
+    RecipientsFailed,
+    UnsupportedOperation,
+)
+from ._hookspecs import hookimpl
+from ._models import BatchResult, Capability, OptOut, Page, RecipientResult, Status
+from ._numbers import normalize
+from ._plugins import ProviderInfo, providers
+from ._provider import Exchange, Provider, Results, StatusFilter
+from ._retry import RetryPolicy
+
+try:
+    __version__ = version("optouts")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "AsyncClient",
+    "AuthenticationError",
+    "BatchResult",
+    "Capability",
+    "Client",
+    "ConfigurationError",
+    "Exchange",
+    "InvalidCursor",
+    "InvalidNumber",
+    "OptOut",
+    "OptOutError",
+    "Page",
+    "Provider",
+    "ProviderError",
+    "ProviderInfo",
+    "RateLimited",
+    "RecipientResult",
+    "RecipientsFailed",
+    "Results",
+    "RetryPolicy",
+    "Secret",
+    "Setting",
+    "Settings",
+    "Status",
+    "StatusFilter",
+    "UnsupportedOperation",
+    "__version__",
+    "hookimpl",
+    "normalize",
+    "providers",
+]

@@ -1,0 +1,84 @@
+"""Turn what a caller passed into provider-sized batches, and the answers back into input order.
+
+Everything here is pure: no I/O, so the sync and async clients share it whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import attrs
+
+from ._errors import InvalidNumber
+from ._models import RecipientResult
+from ._numbers import normalize
+
+__all__ = ["Batch", "windows"]
+
+_NO_ANSWER = "the provider returned no result for this recipient"
+
+
+@attrs.define
+class Batch:
+    """One window of input: its normalised recipients, split into chunks for the provider."""
+
+    positions: list[str | RecipientResult]
+    """Per input position: the E.164 number to ask about, or the failed result of bad input."""
+    unique: list[str]
+    """Valid recipients, each once, in first-seen order."""
+    chunk_size: int
+
+    @classmethod
+    def prepare(
+        cls, recipients: Iterable[object], chunk_size: int, default_region: str | None
+    ) -> Batch:
+        """Normalise every recipient; invalid ones become failed results, duplicates one entry."""
+        positions: list[str | RecipientResult] = []
+        seen: dict[str, None] = {}
+        for raw in recipients:
+            try:
+                number = normalize(raw, default_region)
+            except InvalidNumber as exc:
+                positions.append(RecipientResult(str(raw), ok=False, error=exc.reason))
+                continue
+            positions.append(number)
+            seen[number] = None
+        return cls(positions, list(seen), chunk_size)
+
+    def chunks(self) -> list[Sequence[str]]:
+        size = self.chunk_size
+        return [self.unique[i : i + size] for i in range(0, len(self.unique), size)]
+
+    def assemble(self, answers: Mapping[str, RecipientResult]) -> list[RecipientResult]:
+        """One result per input position; a recipient the provider skipped fails, never passes."""
+        results: list[RecipientResult] = []
+        append = results.append
+        get = answers.get
+        for position in self.positions:
+            if isinstance(position, RecipientResult):
+                append(position)
+                continue
+            answer = get(position)
+            append(answer if answer is not None else RecipientResult(position, ok=False, error=_NO_ANSWER))
+        return results
+
+
+def windows(items: Iterable[object], size: int) -> Iterator[list[object]]:
+    """Consecutive lists of at most ``size`` items, so an endless input never sits in memory."""
+    if isinstance(items, (str, bytes)):
+        raise TypeError("recipients must be an iterable of numbers, not a single string")
+    window: list[object] = []
+    for item in items:
+        window.append(item)
+        if len(window) >= size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+def failed(recipients: Sequence[str], error: Exception) -> dict[str, RecipientResult]:
+    """The same failure for every recipient of a chunk whose request could not be completed."""
+    message = str(error)
+    status = getattr(error, "status_code", None)
+    return {r: RecipientResult(r, ok=False, error=message, status_code=status) for r in recipients}

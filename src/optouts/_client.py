@@ -1,0 +1,390 @@
+"""Client and AsyncClient: validate, dedupe, chunk, retry and page, once for every provider.
+
+Both clients share ``_ClientCore`` for everything but waiting: choosing the provider,
+checking capabilities, normalising numbers, building retrying jobs and putting answers
+back in input order. Each client only drives jobs, one with ``httpx.Client``, the other
+with ``httpx.AsyncClient``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, Literal
+
+import httpx
+
+from ._batch import Batch, failed, windows
+from ._config import core_setting, load_config_file, resolve_settings
+from ._errors import ConfigurationError, ProviderError
+from ._http import Stats, run_async, run_sync
+from ._models import BatchResult, Capability, OptOut, Page, RecipientResult, Status
+from ._numbers import normalize_sender
+from ._plugins import get_provider_class
+from ._provider import Provider, Results, StatusFilter
+from ._retry import Job, RetryPolicy, is_retryable, with_retry
+
+__all__ = ["AsyncClient", "Client"]
+
+Operation = Literal["add", "remove", "check"]
+_OPERATIONS: dict[str, Capability] = {
+    "add": Capability.ADD,
+    "remove": Capability.REMOVE,
+    "check": Capability.CHECK,
+}
+_WINDOW_CHUNKS = 64
+"""How many provider batches one window of streamed input holds."""
+_MIN_WINDOW = 10_000
+
+
+class _ClientCore:
+    """Everything the two clients share; no waiting happens here."""
+
+    def __init__(
+        self,
+        provider: str | Provider | None,
+        *,
+        config: str | os.PathLike[str] | None,
+        default_region: str | None,
+        retry: RetryPolicy | None,
+        settings: dict[str, Any],
+    ) -> None:
+        if isinstance(provider, Provider):
+            if settings:
+                raise ConfigurationError("settings cannot be passed with a Provider instance")
+            self.provider = provider
+            config_file = load_config_file(config)
+        else:
+            config_file = load_config_file(config)
+            name = core_setting("provider", provider, config_file)
+            provider_class = get_provider_class(name)
+            resolved = resolve_settings(name, provider_class.settings, settings, config_file)
+            self.provider = provider_class.from_settings(resolved)
+        region = core_setting("default_region", default_region, config_file)
+        self.default_region: str | None = region.upper() if region else None
+        self.retry = retry or RetryPolicy()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} provider={self.provider.name!r}>"
+
+    @property
+    def provider_name(self) -> str:
+        return self.provider.name
+
+    def _require(self, capability: Capability) -> None:
+        if capability not in self.provider.capabilities:
+            raise self.provider.unsupported(capability)
+
+    def _start(self, operation: str, sender: str) -> tuple[str, Capability]:
+        capability = _OPERATIONS.get(operation)
+        if capability is None:
+            raise ValueError(f"operation must be one of {', '.join(_OPERATIONS)}, not {operation!r}")
+        self._require(capability)
+        return normalize_sender(sender, self.default_region), capability
+
+    def _windows(self, recipients: Iterable[object]) -> Iterator[Batch]:
+        size = self.provider.max_batch
+        window = max(_MIN_WINDOW, size * _WINDOW_CHUNKS)
+        for items in windows(recipients, window):
+            yield Batch.prepare(items, size, self.default_region)
+
+    def _job(self, operation: str, sender: str, chunk: Sequence[str]) -> Job[Results]:
+        method = getattr(self.provider, operation)
+        return with_retry(lambda: method(sender, chunk), self.retry)
+
+    def _page_args(
+        self, sender: str | None, status: Status | str | None, page_size: int | None, cursor: str | None
+    ) -> tuple[str | None, StatusFilter, int, str | None]:
+        self._require(Capability.LIST)
+        normalized = normalize_sender(sender, self.default_region) if sender is not None else None
+        size = self.provider.default_page_size if page_size is None else page_size
+        if not 1 <= size <= self.provider.max_page_size:
+            raise ValueError(f"page_size must be between 1 and {self.provider.max_page_size}, not {size}")
+        return normalized, _status_filter(status), size, cursor
+
+    def _page_job(
+        self, sender: str | None, status: StatusFilter, size: int, cursor: str | None
+    ) -> Job[Page]:
+        return with_retry(lambda: self.provider.list_page(sender, status, size, cursor), self.retry)
+
+    def _chunk_failed(self, chunk: Sequence[str], error: Exception) -> Results:
+        """A chunk whose retries ran out fails per recipient; anything else stops the call."""
+        if is_retryable(error):
+            return failed(chunk, error)
+        raise error
+
+
+def _status_filter(status: Status | str | None) -> StatusFilter:
+    if status is None or status == "all":
+        return None
+    try:
+        return Status(status)
+    except ValueError:
+        raise ValueError(f"status must be opted-out, opted-in or all, not {status!r}") from None
+
+
+def _check_cursor(seen: set[str], cursor: str | None, provider: str) -> None:
+    if cursor is not None and cursor in seen:
+        raise ProviderError("the provider returned a page cursor it had already returned", provider=provider)
+    if cursor is not None:
+        seen.add(cursor)
+
+
+class Client(_ClientCore):
+    """Manage opt-outs through one provider, blocking.
+
+    ``Client("local", database="optouts.db")`` names the provider and its settings;
+    ``Client()`` takes both from the environment and optouts.toml.
+    """
+
+    def __init__(
+        self,
+        provider: str | Provider | None = None,
+        *,
+        config: str | os.PathLike[str] | None = None,
+        default_region: str | None = None,
+        retry: RetryPolicy | None = None,
+        http_client: httpx.Client | None = None,
+        **settings: Any,
+    ) -> None:
+        super().__init__(
+            provider, config=config, default_region=default_region, retry=retry, settings=settings
+        )
+        self._owns_http = http_client is None and not self.provider.blocking
+        self._http = http_client if http_client is not None or self.provider.blocking else httpx.Client()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let the provider release what it holds, then close the HTTP client."""
+        try:
+            run_sync(self.provider.close(), self._http, self.provider.auth, Stats())
+        finally:
+            if self._owns_http and self._http is not None:
+                self._http.close()
+
+    def add(self, sender: str, recipients: Iterable[str]) -> BatchResult:
+        """Opt ``recipients`` out of messages from ``sender``."""
+        return self._collect("add", sender, recipients)
+
+    def remove(self, sender: str, recipients: Iterable[str]) -> BatchResult:
+        """Opt ``recipients`` back in to messages from ``sender``."""
+        return self._collect("remove", sender, recipients)
+
+    def check(self, sender: str, recipients: Iterable[str]) -> BatchResult:
+        """Whether each recipient opted out of ``sender``: True, False, or None (unknown)."""
+        return self._collect("check", sender, recipients)
+
+    def stream(
+        self, operation: Operation, sender: str, recipients: Iterable[str]
+    ) -> Iterator[RecipientResult]:
+        """Like add/remove/check, yielding results in input order as each window completes.
+
+        Memory stays bounded however long ``recipients`` is (a file, a generator).
+        """
+        sender, _ = self._start(operation, sender)
+        return self._stream(operation, sender, recipients, Stats())
+
+    def _collect(self, operation: Operation, sender: str, recipients: Iterable[str]) -> BatchResult:
+        sender, _ = self._start(operation, sender)
+        stats = Stats()
+        items: list[RecipientResult] = []
+        for results in self._stream_windows(operation, sender, recipients, stats):
+            items.extend(results)
+        return BatchResult(tuple(items), operation, sender, self.provider.name, stats.requests)
+
+    def _stream(
+        self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
+    ) -> Iterator[RecipientResult]:
+        for results in self._stream_windows(operation, sender, recipients, stats):
+            yield from results
+
+    def _stream_windows(
+        self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
+    ) -> Iterator[list[RecipientResult]]:
+        for batch in self._windows(recipients):
+            answers: dict[str, RecipientResult] = {}
+            for chunk in batch.chunks():
+                try:
+                    answers.update(self._run(self._job(operation, sender, chunk), stats))
+                except Exception as error:
+                    answers.update(self._chunk_failed(chunk, error))
+            yield batch.assemble(answers)
+
+    def _run(self, job: Job[Any], stats: Stats) -> Any:
+        return run_sync(job, self._http, self.provider.auth, stats)
+
+    def list_page(
+        self,
+        sender: str | None = None,
+        *,
+        status: Status | str | None = Status.OPTED_OUT,
+        page_size: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of records; pass ``page.next_cursor`` back for the next."""
+        args = self._page_args(sender, status, page_size, cursor)
+        page: Page = self._run(self._page_job(*args), Stats())
+        return page
+
+    def list(
+        self,
+        sender: str | None = None,
+        *,
+        status: Status | str | None = Status.OPTED_OUT,
+        page_size: int | None = None,
+    ) -> Iterator[OptOut]:
+        """Every record, page after page. ``status="all"`` includes opt-ins."""
+        sender, status_filter, size, _ = self._page_args(
+            sender, status, page_size or self.provider.max_page_size, None
+        )
+        return self._iterate(sender, status_filter, size)
+
+    def _iterate(self, sender: str | None, status: StatusFilter, size: int) -> Iterator[OptOut]:
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            page: Page = self._run(self._page_job(sender, status, size, cursor), Stats())
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            _check_cursor(seen, page.next_cursor, self.provider.name)
+            cursor = page.next_cursor
+
+
+class AsyncClient(_ClientCore):
+    """Manage opt-outs through one provider, with asyncio. Same API as Client, awaited."""
+
+    def __init__(
+        self,
+        provider: str | Provider | None = None,
+        *,
+        config: str | os.PathLike[str] | None = None,
+        default_region: str | None = None,
+        retry: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        **settings: Any,
+    ) -> None:
+        super().__init__(
+            provider, config=config, default_region=default_region, retry=retry, settings=settings
+        )
+        self._owns_http = http_client is None and not self.provider.blocking
+        self._http = (
+            http_client if http_client is not None or self.provider.blocking else httpx.AsyncClient()
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Let the provider release what it holds, then close the HTTP client."""
+        try:
+            await self._run(self.provider.close(), Stats())
+        finally:
+            if self._owns_http and self._http is not None:
+                await self._http.aclose()
+
+    async def add(self, sender: str, recipients: Iterable[str]) -> BatchResult:
+        """Opt ``recipients`` out of messages from ``sender``."""
+        return await self._collect("add", sender, recipients)
+
+    async def remove(self, sender: str, recipients: Iterable[str]) -> BatchResult:
+        """Opt ``recipients`` back in to messages from ``sender``."""
+        return await self._collect("remove", sender, recipients)
+
+    async def check(self, sender: str, recipients: Iterable[str]) -> BatchResult:
+        """Whether each recipient opted out of ``sender``: True, False, or None (unknown)."""
+        return await self._collect("check", sender, recipients)
+
+    def stream(
+        self, operation: Operation, sender: str, recipients: Iterable[str]
+    ) -> AsyncIterator[RecipientResult]:
+        """Like add/remove/check, yielding results in input order as each window completes."""
+        sender, _ = self._start(operation, sender)
+        return self._stream(operation, sender, recipients, Stats())
+
+    async def _collect(
+        self, operation: Operation, sender: str, recipients: Iterable[str]
+    ) -> BatchResult:
+        sender, _ = self._start(operation, sender)
+        stats = Stats()
+        items: list[RecipientResult] = []
+        for batch in self._windows(recipients):
+            items.extend(await self._run_window(operation, sender, batch, stats))
+        return BatchResult(tuple(items), operation, sender, self.provider.name, stats.requests)
+
+    async def _stream(
+        self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
+    ) -> AsyncIterator[RecipientResult]:
+        for batch in self._windows(recipients):
+            for result in await self._run_window(operation, sender, batch, stats):
+                yield result
+
+    async def _run_window(
+        self, operation: str, sender: str, batch: Batch, stats: Stats
+    ) -> list[RecipientResult]:
+        answers: dict[str, RecipientResult] = {}
+        for chunk in batch.chunks():
+            try:
+                answers.update(await self._run(self._job(operation, sender, chunk), stats))
+            except Exception as error:
+                answers.update(self._chunk_failed(chunk, error))
+        return batch.assemble(answers)
+
+    async def _run(self, job: Job[Any], stats: Stats) -> Any:
+        if self.provider.blocking:
+            return await asyncio.to_thread(run_sync, job, None, None, stats)
+        return await run_async(job, self._http, self.provider.auth, stats)
+
+    async def list_page(
+        self,
+        sender: str | None = None,
+        *,
+        status: Status | str | None = Status.OPTED_OUT,
+        page_size: int | None = None,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of records; pass ``page.next_cursor`` back for the next."""
+        args = self._page_args(sender, status, page_size, cursor)
+        page: Page = await self._run(self._page_job(*args), Stats())
+        return page
+
+    def list(
+        self,
+        sender: str | None = None,
+        *,
+        status: Status | str | None = Status.OPTED_OUT,
+        page_size: int | None = None,
+    ) -> AsyncIterator[OptOut]:
+        """Every record, page after page. ``status="all"`` includes opt-ins."""
+        sender, status_filter, size, _ = self._page_args(
+            sender, status, page_size or self.provider.max_page_size, None
+        )
+        return self._iterate(sender, status_filter, size)
+
+    async def _iterate(
+        self, sender: str | None, status: StatusFilter, size: int
+    ) -> AsyncIterator[OptOut]:
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            page: Page = await self._run(self._page_job(sender, status, size, cursor), Stats())
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            _check_cursor(seen, page.next_cursor, self.provider.name)
+            cursor = page.next_cursor

@@ -1,0 +1,258 @@
+"""Where settings come from: explicit arguments > environment > optouts.toml > defaults.
+
+Each provider declares its settings; this module finds a value for each, converts it, and
+masks secrets wherever a value could be printed. Every error names the setting, the
+environment variable and the file table that would supply it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ._errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "CORE_SETTINGS",
+    "ConfigFile",
+    "Secret",
+    "Setting",
+    "Settings",
+    "core_setting",
+    "env_name",
+    "load_config_file",
+    "resolve_settings",
+]
+
+CONFIG_FILENAME = "optouts.toml"
+_ENV_PREFIX = "OPTOUTS_"
+_ENV_REFERENCE = "env:"
+
+
+@attrs.frozen(repr=False)
+class Secret:
+    """A value that must never be printed: reprs, logs and errors show ``'********'``."""
+
+    _value: str
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+
+@attrs.frozen
+class Setting:
+    """One setting a provider accepts."""
+
+    name: str
+    help: str
+    default: Any = None
+    required: bool = False
+    secret: bool = False
+    parse: Callable[[Any], Any] | None = None
+    env_aliases: tuple[str, ...] = ()
+    """Other variables that also supply it, such as a vendor's customary one."""
+
+
+def env_name(provider: str | None, setting: str) -> str:
+    """``OPTOUTS_<PROVIDER>_<SETTING>``, or ``OPTOUTS_<SETTING>`` for core settings."""
+    parts = [_ENV_PREFIX.rstrip("_"), *([provider] if provider else []), setting]
+    return "_".join(part.upper().replace("-", "_") for part in parts)
+
+
+CORE_SETTINGS = (
+    Setting("provider", "which provider to use", default="local"),
+    Setting("default_region", "ISO country assumed for numbers written without +country code"),
+)
+
+
+@attrs.frozen
+class ConfigFile:
+    """The parsed optouts.toml: core settings at top level, ``[providers.<name>]`` tables."""
+
+    path: Path | None = None
+    core: Mapping[str, Any] = attrs.field(factory=dict)
+    providers: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+
+    def where(self, provider: str | None) -> str:
+        table = f"[providers.{provider}] in " if provider else ""
+        return f"{table}{self.path or CONFIG_FILENAME}"
+
+
+def load_config_file(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> ConfigFile:
+    """Read ``path``, else ``$OPTOUTS_CONFIG``, else ./optouts.toml if present."""
+    environ = os.environ if environ is None else environ
+    explicit = path if path is not None else environ.get("OPTOUTS_CONFIG") or None
+    candidate = Path(explicit) if explicit is not None else Path.cwd() / CONFIG_FILENAME
+    if explicit is None and not candidate.is_file():
+        return ConfigFile()
+    try:
+        with candidate.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigurationError(f"config file {candidate} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {candidate} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"config file {candidate} cannot be read: {exc.strerror}") from None
+    providers = data.pop("providers", {})
+    if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
+        raise ConfigurationError(f"{candidate}: [providers] must hold one table per provider")
+    known = {setting.name for setting in CORE_SETTINGS}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"{candidate}: unknown top-level setting {unknown[0]!r}; "
+            f"known: {', '.join(sorted(known))} and [providers.<name>] tables"
+        )
+    return ConfigFile(path=candidate, core=data, providers=providers)
+
+
+def core_setting(
+    name: str,
+    explicit: Any,
+    config: ConfigFile,
+    environ: Mapping[str, str] | None = None,
+) -> Any:
+    """A setting that is not any one provider's, such as which provider to use."""
+    environ = os.environ if environ is None else environ
+    setting = next(setting for setting in CORE_SETTINGS if setting.name == name)
+    if explicit is not None:
+        return explicit
+    variable = env_name(None, name)
+    if environ.get(variable):
+        return environ[variable]
+    if config.core.get(name) is not None:
+        value = config.core[name]
+        if not isinstance(value, str):
+            raise ConfigurationError(
+                f"{name!r} in {config.where(None)} must be a string; also settable as {variable}"
+            )
+        return value
+    return setting.default
+
+
+@attrs.frozen(repr=False)
+class Settings(Mapping[str, Any]):
+    """Resolved settings of one provider; secrets come wrapped in Secret."""
+
+    provider: str
+    _values: Mapping[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{key}={value!r}" for key, value in self._values.items())
+        return f"Settings({self.provider!r}, {shown})"
+
+
+def resolve_settings(
+    provider: str,
+    declared: tuple[Setting, ...],
+    explicit: Mapping[str, Any],
+    config: ConfigFile,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Find, convert and check a value for every declared setting of ``provider``."""
+    environ = os.environ if environ is None else environ
+    known = {setting.name for setting in declared}
+    unknown = sorted(set(explicit) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"provider {provider!r} has no setting {unknown[0]!r}; "
+            f"its settings are: {', '.join(sorted(known)) or 'none'}"
+        )
+    table = config.providers.get(provider, {})
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"{config.where(provider)}: unknown setting {unknown[0]!r}; "
+            f"its settings are: {', '.join(sorted(known)) or 'none'}"
+        )
+    values = {
+        setting.name: _resolve_one(provider, setting, explicit, table, config, environ)
+        for setting in declared
+    }
+    return Settings(provider, values)
+
+
+def _resolve_one(
+    provider: str,
+    setting: Setting,
+    explicit: Mapping[str, Any],
+    table: Mapping[str, Any],
+    config: ConfigFile,
+    environ: Mapping[str, str],
+) -> Any:
+    variable = env_name(provider, setting.name)
+    origin: str
+    if explicit.get(setting.name) is not None:
+        raw, origin = explicit[setting.name], f"argument {setting.name}"
+    elif environ.get(variable):
+        raw, origin = environ[variable], variable
+    elif alias := next((name for name in setting.env_aliases if environ.get(name)), None):
+        raw, origin = environ[alias], alias
+    elif table.get(setting.name) is not None:
+        raw = _dereference(table[setting.name], setting, provider, config, environ)
+        origin = f"{setting.name} in {config.where(provider)}"
+    elif setting.default is not None:
+        raw, origin = setting.default, "default"
+    elif setting.required:
+        raise ConfigurationError(
+            f"missing setting {setting.name!r} for provider {provider!r} ({setting.help}): "
+            f"pass {setting.name}=..., set {variable}, "
+            f"or add {setting.name} under [providers.{provider}] in {CONFIG_FILENAME}"
+        )
+    else:
+        return None
+    if isinstance(raw, Secret):
+        raw = raw.reveal()
+    try:
+        value = setting.parse(raw) if setting.parse else raw
+    except (TypeError, ValueError) as exc:
+        shown = "the given value" if setting.secret else repr(raw)
+        reason = "" if setting.secret else f": {exc}"
+        raise ConfigurationError(
+            f"setting {setting.name!r} of provider {provider!r} from {origin} "
+            f"is malformed ({shown}){reason}; also settable as {variable}"
+        ) from None
+    return Secret(value) if setting.secret and isinstance(value, str) else value
+
+
+def _dereference(
+    raw: Any, setting: Setting, provider: str, config: ConfigFile, environ: Mapping[str, str]
+) -> Any:
+    """Values written as "env:NAME" in the file are read from the environment."""
+    if isinstance(raw, str) and raw.startswith(_ENV_REFERENCE):
+        name = raw[len(_ENV_REFERENCE) :]
+        if not environ.get(name):
+            raise ConfigurationError(
+                f"setting {setting.name!r} in {config.where(provider)} reads variable "
+                f"{name}, which is not set"
+            )
+        return environ[name]
+    return raw

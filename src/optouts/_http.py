@@ -1,0 +1,106 @@
+"""The one place that sends providers' requests: a sync and an async runner for jobs.
+
+A job (see ``_retry``) yields ``httpx.Request`` objects and ``Sleep`` pauses. The runners
+send the requests with the provider's auth, hand back responses, throw transport errors
+into the job so its retry policy sees them, and count what the call cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TypeVar
+
+import attrs
+import httpx
+
+from ._retry import Job, Sleep
+
+__all__ = ["Stats", "run_async", "run_sync"]
+
+T = TypeVar("T")
+logger = logging.getLogger("optouts")
+
+
+@attrs.define
+class Stats:
+    """What a call cost: requests sent (retries included), retries, seconds paused."""
+
+    requests: int = 0
+    retries: int = 0
+    waited: float = 0.0
+    rate_limited_wait: float = 0.0
+
+    def paused(self, step: Sleep) -> None:
+        self.retries += 1
+        self.waited += step.seconds
+        if step.rate_limited:
+            self.rate_limited_wait += step.seconds
+
+
+def _log(request: httpx.Request, outcome: str, started: float) -> None:
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "%s %s -> %s in %.3fs",
+            request.method,
+            request.url.path,
+            outcome,
+            time.perf_counter() - started,
+        )
+
+
+def run_sync(job: Job[T], http: httpx.Client | None, auth: httpx.Auth | None, stats: Stats) -> T:
+    """Drive ``job`` to its end over a blocking HTTP client."""
+    reply: httpx.Response | None = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = job.throw(error) if error is not None else job.send(reply)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        reply, error = None, None
+        if isinstance(step, Sleep):
+            stats.paused(step)
+            time.sleep(step.seconds)
+            continue
+        if http is None:
+            raise RuntimeError("this provider sent a request but has no HTTP client")
+        stats.requests += 1
+        started = time.perf_counter()
+        try:
+            reply = http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT)
+        except httpx.TransportError as exc:
+            _log(step, type(exc).__name__, started)
+            error = exc
+        else:
+            _log(step, str(reply.status_code), started)
+
+
+async def run_async(
+    job: Job[T], http: httpx.AsyncClient | None, auth: httpx.Auth | None, stats: Stats
+) -> T:
+    """Drive ``job`` to its end over an async HTTP client."""
+    reply: httpx.Response | None = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = job.throw(error) if error is not None else job.send(reply)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        reply, error = None, None
+        if isinstance(step, Sleep):
+            stats.paused(step)
+            await asyncio.sleep(step.seconds)
+            continue
+        if http is None:
+            raise RuntimeError("this provider sent a request but has no HTTP client")
+        stats.requests += 1
+        started = time.perf_counter()
+        try:
+            reply = await http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT)
+        except httpx.TransportError as exc:
+            _log(step, type(exc).__name__, started)
+            error = exc
+        else:
+            _log(step, str(reply.status_code), started)

@@ -1,0 +1,128 @@
+"""The value types every provider speaks: immutable, so results can be shared and cached."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, overload
+
+import attrs
+
+from ._errors import RecipientsFailed
+
+__all__ = ["BatchResult", "Capability", "OptOut", "Page", "RecipientResult", "Status"]
+
+
+class Status(str, enum.Enum):
+    """Where a sender–recipient pair stands."""
+
+    OPTED_OUT = "opted-out"
+    OPTED_IN = "opted-in"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Capability(str, enum.Enum):
+    """An operation a provider may offer."""
+
+    ADD = "add"
+    REMOVE = "remove"
+    CHECK = "check"
+    LIST = "list"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value) if value else {}
+
+
+@attrs.frozen
+class OptOut:
+    """One sender–recipient pair as a provider stores it.
+
+    ``sender`` is E.164, a short code, or ``"*"`` (every number of the account).
+    ``raw`` keeps the vendor's own fields, for whatever the common model leaves out.
+    """
+
+    sender: str
+    recipient: str
+    status: Status = attrs.field(converter=Status)
+    country: str | None = None
+    source: str | None = None
+    updated_at: datetime | None = None
+    provider: str | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, eq=False)
+
+    @property
+    def opted_out(self) -> bool:
+        return self.status is Status.OPTED_OUT
+
+
+@attrs.frozen
+class RecipientResult:
+    """The outcome for one input recipient.
+
+    ``opted_out`` is True or False when the provider answered for this recipient, and None
+    when it is unknown (the recipient failed, or the vendor left the flag out). It is never
+    a guess.
+    """
+
+    recipient: str
+    ok: bool
+    opted_out: bool | None = None
+    error: str | None = None
+    status_code: int | None = None
+
+
+@attrs.frozen
+class BatchResult(Sequence[RecipientResult]):
+    """One result per input recipient, in input order."""
+
+    items: tuple[RecipientResult, ...] = attrs.field(repr=lambda items: f"<{len(items)} results>")
+    operation: str = ""
+    sender: str = ""
+    provider: str = ""
+    requests: int = 0
+    """How many vendor requests the call sent (retries included)."""
+
+    @overload
+    def __getitem__(self, index: int) -> RecipientResult: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RecipientResult]: ...
+    def __getitem__(self, index: int | slice) -> RecipientResult | Sequence[RecipientResult]:
+        return self.items[index]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[RecipientResult]:
+        return iter(self.items)
+
+    @property
+    def ok(self) -> bool:
+        """True when every recipient succeeded."""
+        return all(item.ok for item in self.items)
+
+    @property
+    def failed(self) -> tuple[RecipientResult, ...]:
+        """The failed results, in input order."""
+        return tuple(item for item in self.items if not item.ok)
+
+    def raise_for_failures(self) -> BatchResult:
+        """Raise RecipientsFailed if any recipient failed; return self otherwise."""
+        failed = self.failed
+        if failed:
+            raise RecipientsFailed(failed)
+        return self
+
+
+@attrs.frozen
+class Page:
+    """One page of a listing. ``next_cursor`` is opaque; None means this was the last page."""
+
+    items: tuple[OptOut, ...] = attrs.field(converter=tuple)
+    next_cursor: str | None = None

@@ -1,0 +1,161 @@
+"""Phone numbers in, E.164 out.
+
+Bulk checks push millions of numbers through here, so input that is already E.164 takes a
+fast path (a regular expression and a table of possible lengths per country calling code,
+built lazily from phonenumbers' metadata); everything else goes through phonenumbers.
+
+A number is accepted when it is *possible* for its country (right length, known calling
+code), not only when it is assigned: vendors answer unassigned numbers per recipient, and
+fictional test ranges such as +1 555 01xx must stay usable.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import phonenumbers
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, ValidationResult
+
+from ._errors import InvalidNumber
+
+__all__ = ["WILDCARD", "country_of", "normalize", "normalize_sender"]
+
+WILDCARD = "*"
+"""The sender that stands for every number of the account (RingCentral's ``from=*``)."""
+
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")
+_REASONS = {
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country calling code",
+    ValidationResult.TOO_SHORT: "too short for its country",
+    ValidationResult.TOO_LONG: "too long for its country",
+    ValidationResult.INVALID_LENGTH: "wrong length for its country",
+}
+_NON_GEOGRAPHIC = "001"
+
+
+@functools.lru_cache(maxsize=None)
+def _possible_lengths(calling_code: str) -> frozenset[int]:
+    """National-number lengths any region of this calling code allows (empty: unknown code)."""
+    lengths: set[int] = set()
+    for region in COUNTRY_CODE_TO_REGION_CODE.get(int(calling_code), ()):
+        if region == _NON_GEOGRAPHIC:
+            metadata = PhoneMetadata.metadata_for_nongeo_region(int(calling_code))
+        else:
+            metadata = PhoneMetadata.metadata_for_region(region)
+        if metadata is not None and metadata.general_desc is not None:
+            lengths.update(metadata.general_desc.possible_length or ())
+    return frozenset(lengths)
+
+
+def _calling_code(digits: str) -> str | None:
+    """Calling codes are prefix-free, so the first known prefix of 1–3 digits is the one."""
+    for size in (1, 2, 3):
+        if int(digits[:size]) in COUNTRY_CODE_TO_REGION_CODE:
+            return digits[:size]
+    return None
+
+
+def _is_possible_e164(number: str) -> bool:
+    digits = number[1:]
+    code = _calling_code(digits)
+    return code is not None and len(digits) - len(code) in _possible_lengths(code)
+
+
+def normalize(value: object, default_region: str | None = None) -> str:
+    """Return ``value`` as E.164, or raise InvalidNumber saying why not.
+
+    ``default_region`` (ISO code such as "US") lets national formats through.
+    """
+    if isinstance(value, str) and _E164.fullmatch(value) and _is_possible_e164(value):
+        return value
+    return _normalize_slow(value, default_region)
+
+
+def _normalize_slow(value: object, default_region: str | None) -> str:
+    if not isinstance(value, str):
+        raise InvalidNumber(value, f"expected a string, got {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise InvalidNumber(value, "empty")
+    if not text.startswith("+") and default_region is None:
+        if text.startswith("00"):
+            text = "+" + text[2:]
+        elif any(ch.isdigit() for ch in text):
+            raise InvalidNumber(
+                value,
+                "no country code: write it in E.164 (like +15555550123) or set default_region",
+            )
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumber(value, f"not a phone number ({_parse_reason(exc)})") from None
+    verdict = phonenumbers.is_possible_number_with_reason(parsed)
+    if verdict not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+        raise InvalidNumber(value, _REASONS.get(verdict, "not a possible number"))
+    if verdict == ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+        raise InvalidNumber(value, "a local number without its area code")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse_reason(exc: phonenumbers.NumberParseException) -> str:
+    reasons = {
+        phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+        phonenumbers.NumberParseException.NOT_A_NUMBER: "no digits in the right places",
+        phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+        phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
+        phonenumbers.NumberParseException.TOO_LONG: "too long",
+    }
+    return reasons.get(exc.error_type, "unparseable")
+
+
+def normalize_sender(value: object, default_region: str | None = None) -> str:
+    """A sender is E.164, a short code (3–8 digits), or ``*`` for every number of the account."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text == WILDCARD or _SHORT_CODE.fullmatch(text):
+            return text
+    try:
+        return normalize(value, default_region)
+    except InvalidNumber as exc:
+        raise InvalidNumber(value, f"not a sender: {exc.reason}; use E.164, a short code or *") from None
+
+
+def country_of(number: str) -> str | None:
+    """ISO 3166 code of an E.164 number's country, or None when the number has none.
+
+    Where a calling code serves one region, that region. For the North American plan the
+    area code decides, so results are cached per area code; other shared codes ask
+    phonenumbers each time. A number phonenumbers cannot place gets its calling code's
+    main region (``+1 555…`` is "US").
+    """
+    digits = number[1:]
+    code = _calling_code(digits) if number.startswith("+") else None
+    if code is None:
+        return None
+    regions = COUNTRY_CODE_TO_REGION_CODE[int(code)]
+    if len(regions) == 1:
+        return None if regions[0] == _NON_GEOGRAPHIC else regions[0]
+    if code == "1":
+        return _nanp_region(digits[1:4], number)
+    return _region_by_phonenumbers(number, regions[0])
+
+
+_nanp_cache: dict[str, str] = {}
+
+
+def _nanp_region(area_code: str, number: str) -> str:
+    region = _nanp_cache.get(area_code)
+    if region is None:
+        region = _region_by_phonenumbers(number, "US")
+        _nanp_cache[area_code] = region
+    return region
+
+
+def _region_by_phonenumbers(number: str, fallback: str) -> str:
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return fallback
+    return phonenumbers.region_code_for_number(parsed) or fallback

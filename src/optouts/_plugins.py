@@ -1,0 +1,112 @@
+"""Find the providers: in-tree default plugins plus third-party ones by entry point.
+
+Third-party plugins are distributions that declare an entry point in the ``optouts`` group.
+``OPTOUTS_LOAD_PLUGINS`` (comma-separated distribution or entry-point names) restricts which
+of them load; set it to an empty string to load none.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import threading
+from collections.abc import Mapping
+
+import attrs
+import pluggy
+
+from . import _hookspecs
+from ._errors import ConfigurationError
+from ._models import Capability
+from ._provider import Provider
+
+__all__ = [
+    "DEFAULT_PLUGINS",
+    "ProviderInfo",
+    "get_plugin_manager",
+    "get_provider_class",
+    "provider_classes",
+    "providers",
+]
+
+ENTRY_POINT_GROUP = "optouts"
+DEFAULT_PLUGINS = ("optouts.ledger._plugin",)
+
+_lock = threading.Lock()
+_manager: pluggy.PluginManager | None = None
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, built on first use."""
+    global _manager
+    with _lock:
+        if _manager is None:
+            manager = pluggy.PluginManager("optouts")
+            manager.add_hookspecs(_hookspecs)
+            for module_name in DEFAULT_PLUGINS:
+                manager.register(importlib.import_module(module_name), name=module_name)
+            _load_entry_points(manager)
+            _manager = manager
+        return _manager
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    allowed = os.environ.get("OPTOUTS_LOAD_PLUGINS")
+    if allowed is None:
+        manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        return
+    wanted = {name.strip() for name in allowed.split(",") if name.strip()}
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        distribution = entry_point.dist.name if entry_point.dist else None
+        if wanted & {entry_point.name, distribution}:
+            manager.register(entry_point.load(), name=entry_point.name)
+
+
+def provider_classes() -> Mapping[str, type[Provider]]:
+    """Every registered provider class by name; two with one name is an error."""
+    found: dict[str, type[Provider]] = {}
+
+    def register(provider_class: type[Provider]) -> None:
+        name = getattr(provider_class, "name", None)
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"provider class {provider_class!r} has no name")
+        if name in found and found[name] is not provider_class:
+            raise ConfigurationError(
+                f"two plugins register a provider named {name!r}: "
+                f"{found[name].__module__} and {provider_class.__module__}; "
+                "restrict OPTOUTS_LOAD_PLUGINS or uninstall one"
+            )
+        found[name] = provider_class
+
+    get_plugin_manager().hook.register_providers(register=register)
+    return dict(sorted(found.items()))
+
+
+def get_provider_class(name: str) -> type[Provider]:
+    classes = provider_classes()
+    try:
+        return classes[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"unknown provider {name!r}; installed: {', '.join(classes) or 'none'} "
+            "(set OPTOUTS_PROVIDER or provider in optouts.toml)"
+        ) from None
+
+
+@attrs.frozen
+class ProviderInfo:
+    """What ``optouts.providers()`` tells about each installed provider."""
+
+    name: str
+    capabilities: frozenset[Capability]
+    max_batch: int
+    module: str
+
+
+def providers() -> list[ProviderInfo]:
+    """The installed providers with what each can do, sorted by name."""
+    return [
+        ProviderInfo(name, cls.capabilities, cls.max_batch, cls.__module__)
+        for name, cls in provider_classes().items()
+    ]

@@ -1,0 +1,94 @@
+"""One retry policy for every provider: exponential backoff with full jitter, a cap, a deadline.
+
+All four operations are idempotent (add and remove set a state, check and list read), so a
+whole exchange may be sent again. Retrying is expressed as a job that yields ``Sleep``
+between attempts, so the same code serves the sync and the async client.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Generator
+from typing import TypeVar
+
+import attrs
+import httpx
+
+from ._errors import ProviderError, RateLimited
+from ._provider import Exchange
+
+__all__ = ["Job", "RetryPolicy", "Sleep", "with_retry"]
+
+T = TypeVar("T")
+logger = logging.getLogger("optouts")
+
+
+@attrs.frozen
+class Sleep:
+    """A pause a job asks its runner for."""
+
+    seconds: float
+    rate_limited: bool = False
+
+
+Job = Generator["httpx.Request | Sleep", "httpx.Response | None", T]
+"""An exchange with the client's policies around it: yields requests and pauses."""
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How often and how patiently a failed request is sent again."""
+
+    attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    """Tries in all, the first included."""
+    backoff: float = attrs.field(default=0.5, validator=_non_negative)
+    """Base of the exponential backoff, in seconds."""
+    cap: float = attrs.field(default=30.0, validator=_non_negative)
+    """Longest single pause, in seconds (a vendor's Retry-After may exceed it)."""
+    deadline: float | None = 300.0
+    """No retry starts later than this many seconds after the first attempt."""
+
+    def pause(self, attempt: int, error: Exception, rng: random.Random = random._inst) -> float:
+        """Seconds to wait after failed ``attempt`` (1-based)."""
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return max(0.0, error.retry_after)
+        return rng.uniform(0, min(self.cap, self.backoff * 2 ** (attempt - 1)))
+
+
+def is_retryable(error: Exception) -> bool:
+    if isinstance(error, httpx.TransportError):
+        return True
+    return isinstance(error, ProviderError) and error.retryable
+
+
+def with_retry(
+    start: Callable[[], Exchange[T]],
+    policy: RetryPolicy,
+    clock: Callable[[], float] = time.monotonic,
+) -> Job[T]:
+    """Run ``start()``'s exchange, starting it afresh after each retryable failure."""
+    began = clock()
+    attempt = 1
+    while True:
+        try:
+            return (yield from start())
+        except Exception as error:
+            if not is_retryable(error) or attempt >= policy.attempts:
+                raise
+            pause = policy.pause(attempt, error)
+            if policy.deadline is not None and clock() + pause - began > policy.deadline:
+                raise
+            logger.debug("retrying after %s (attempt %d, pause %.2fs)", _describe(error), attempt, pause)
+            yield Sleep(pause, rate_limited=isinstance(error, RateLimited))
+            attempt += 1
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"

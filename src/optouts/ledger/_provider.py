@@ -1,0 +1,138 @@
+"""Provider ``local``: the ledger behind the same interface as any vendor.
+
+It needs no account and answers from its own records, so its ``check`` is always definite:
+a pair it has no opt-out for is not opted out. A ``*`` sender's opt-out counts for every
+sender, as RingCentral's account-wide opt-outs do.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import ClassVar
+
+from .._config import Setting, Settings
+from .._errors import InvalidCursor
+from .._models import Capability, OptOut, Page, RecipientResult, Status
+from .._numbers import WILDCARD, country_of
+from .._paths import user_data_dir
+from .._provider import Exchange, Provider, Results, StatusFilter
+from ._store import Row, SQLiteLedger
+
+__all__ = ["LocalProvider"]
+
+_CURSOR_PREFIX = "l1:"
+
+
+def _database_path(value: object) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("empty path")
+    return text if text == ":memory:" else str(Path(text).expanduser())
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class LocalProvider(Provider):
+    """The embedded ledger (SQLite)."""
+
+    name: ClassVar[str] = "local"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    max_batch: ClassVar[int] = 10_000
+    max_page_size: ClassVar[int] = 10_000
+    default_page_size: ClassVar[int] = 100
+    blocking: ClassVar[bool] = True
+    settings: ClassVar[tuple[Setting, ...]] = (
+        Setting(
+            "database",
+            "path of the SQLite ledger file",
+            default=str(user_data_dir() / "ledger.db"),
+            parse=_database_path,
+        ),
+        Setting("source", "source recorded for changes made through this client", default="api"),
+    )
+
+    def __init__(self, ledger: SQLiteLedger, *, source: str = "api") -> None:
+        self.ledger = ledger
+        self.source = source
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalProvider:
+        return cls(SQLiteLedger(settings["database"]), source=settings["source"])
+
+    def __repr__(self) -> str:
+        return f"<LocalProvider database={self.ledger.path!r}>"
+
+    def add(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
+        return self._set(sender, recipients, opted_out=True)
+        yield  # pragma: no cover - makes this an exchange
+
+    def remove(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
+        return self._set(sender, recipients, opted_out=False)
+        yield  # pragma: no cover - makes this an exchange
+
+    def _set(self, sender: str, recipients: Sequence[str], *, opted_out: bool) -> Results:
+        pairs = [(int(r[1:]), country_of(r)) for r in recipients]
+        self.ledger.set_state(sender, pairs, opted_out=opted_out, source=self.source, at=_now())
+        return {r: RecipientResult(r, True, opted_out) for r in recipients}
+
+    def check(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
+        digits = [int(r[1:]) for r in recipients]
+        senders = [sender] if sender == WILDCARD else [sender, WILDCARD]
+        found = self.ledger.opted_out(senders, digits)
+        return {r: RecipientResult(r, True, d in found) for r, d in zip(recipients, digits)}
+        yield  # pragma: no cover - makes this an exchange
+
+    def list_page(
+        self, sender: str | None, status: StatusFilter, page_size: int, cursor: str | None
+    ) -> Exchange[Page]:
+        rows = self.ledger.page(
+            sender=sender,
+            opted_out=None if status is None else status is Status.OPTED_OUT,
+            after=_decode_cursor(cursor) if cursor else None,
+            limit=page_size + 1,
+        )
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        next_cursor = _encode_cursor(rows[-1][6], rows[-1][1]) if more else None
+        return Page(tuple(_record(row) for row in rows), next_cursor)
+        yield  # pragma: no cover - makes this an exchange
+
+    def close(self) -> Exchange[None]:
+        self.ledger.close()
+        return
+        yield  # pragma: no cover - makes this an exchange
+
+
+def _record(row: Row) -> OptOut:
+    sender, recipient, opted_out, country, source, updated_at, _ = row
+    return OptOut(
+        sender=sender,
+        recipient=f"+{recipient}",
+        status=Status.OPTED_OUT if opted_out else Status.OPTED_IN,
+        country=country,
+        source=source,
+        updated_at=datetime.fromisoformat(updated_at.replace("Z", "+00:00")),
+        provider=LocalProvider.name,
+    )
+
+
+def _encode_cursor(sender_id: int, recipient: int) -> str:
+    raw = f"{_CURSOR_PREFIX}{sender_id}:{recipient}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith(_CURSOR_PREFIX):
+            raise ValueError(raw)
+        sender_id, recipient = raw[len(_CURSOR_PREFIX) :].split(":")
+        return int(sender_id), int(recipient)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise InvalidCursor(f"{cursor!r} is not a cursor of the local ledger") from None

@@ -1,0 +1,160 @@
+"""SQLite storage for the ledger: set-based statements, WAL, safe with several processes.
+
+Each batch is one statement per table over a JSON array (``json_each``), never a query
+per number. Writes take the write lock up front (``BEGIN IMMEDIATE``) and wait for other
+writers up to ``busy_timeout``, so two processes adding at once both succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from ._schema import SCHEMA_VERSION, STATEMENTS
+
+__all__ = ["Row", "SQLiteLedger"]
+
+Row = tuple[str, int, int, "str | None", str, str, int]
+"""sender, recipient digits, opted_out, country, source, updated_at, sender id."""
+
+_ADD_HISTORY = """
+INSERT INTO history (sender_id, recipient, action, source, at)
+SELECT ?1, json_extract(j.value, '$[0]'), ?5, ?3, ?4
+FROM json_each(?2) AS j
+LEFT JOIN optouts AS o ON o.sender_id = ?1 AND o.recipient = json_extract(j.value, '$[0]')
+WHERE o.opted_out IS NOT ?6
+"""
+_UPSERT = """
+INSERT INTO optouts (sender_id, recipient, opted_out, country, source, created_at, updated_at)
+SELECT ?1, json_extract(value, '$[0]'), ?5, json_extract(value, '$[1]'), ?3, ?4, ?4
+FROM json_each(?2) WHERE true
+ON CONFLICT (sender_id, recipient) DO UPDATE
+SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
+WHERE opted_out IS NOT excluded.opted_out
+"""
+_OPTED_OUT = """
+SELECT o.recipient FROM json_each(?1) AS j
+CROSS JOIN optouts AS o ON o.sender_id = ?2 AND o.recipient = j.value
+WHERE o.opted_out = 1
+"""
+
+
+class SQLiteLedger:
+    """One SQLite database file holding the ledger; thread-safe, one connection."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._sender_ids: dict[str, int] = {}
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA cache_size = -65536")
+            self._db.execute("PRAGMA temp_store = MEMORY")
+            with self._write():
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"ledger {self.path} has schema version {version}, newer than this "
+                        f"optouts understands ({SCHEMA_VERSION}); upgrade optouts"
+                    )
+                for statement in STATEMENTS:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _sender_id(self, sender: str, create: bool) -> int | None:
+        known = self._sender_ids.get(sender)
+        if known is not None:
+            return known
+        if create:
+            self._db.execute("INSERT OR IGNORE INTO senders (sender) VALUES (?)", (sender,))
+        row = self._db.execute("SELECT id FROM senders WHERE sender = ?", (sender,)).fetchone()
+        if row is None:
+            return None
+        self._sender_ids[sender] = row[0]
+        return int(row[0])
+
+    def set_state(
+        self,
+        sender: str,
+        pairs: Sequence[tuple[int, str | None]],
+        *,
+        opted_out: bool,
+        source: str,
+        at: str,
+    ) -> None:
+        """Set every (recipient, country) pair of ``sender`` to one state, logging real changes."""
+        payload = json.dumps(pairs)
+        state = 1 if opted_out else 0
+        action = "opt-out" if opted_out else "opt-in"
+        with self._lock, self._write():
+            sender_id = self._sender_id(sender, create=True)
+            self._db.execute(_ADD_HISTORY, (sender_id, payload, source, at, action, state))
+            self._db.execute(_UPSERT, (sender_id, payload, source, at, state))
+
+    def opted_out(self, senders: Sequence[str], recipients: Sequence[int]) -> set[int]:
+        """Those of ``recipients`` opted out of any of ``senders``."""
+        payload: str | None = None
+        found: set[int] = set()
+        with self._lock:
+            for sender in senders:
+                sender_id = self._sender_id(sender, create=False)
+                if sender_id is None:
+                    continue
+                payload = payload or json.dumps(recipients)
+                found.update(row[0] for row in self._db.execute(_OPTED_OUT, (payload, sender_id)))
+        return found
+
+    def page(
+        self,
+        *,
+        sender: str | None,
+        opted_out: bool | None,
+        after: tuple[int, int] | None,
+        limit: int,
+    ) -> list[Row]:
+        """Up to ``limit`` rows in key order, strictly after the key ``after``."""
+        where = ["(o.sender_id, o.recipient) > (?, ?)"]
+        params: list[object] = list(after or (-1, -1))
+        if sender is not None:
+            with self._lock:
+                sender_id = self._sender_id(sender, create=False)
+            if sender_id is None:
+                return []
+            where.append("o.sender_id = ?")
+            params.append(sender_id)
+        if opted_out is not None:
+            where.append("o.opted_out = ?")
+            params.append(1 if opted_out else 0)
+        params.append(limit)
+        query = (
+            "SELECT s.sender, o.recipient, o.opted_out, o.country, o.source, o.updated_at, "
+            "o.sender_id FROM optouts AS o JOIN senders AS s ON s.id = o.sender_id "
+            f"WHERE {' AND '.join(where)} ORDER BY o.sender_id, o.recipient LIMIT ?"
+        )
+        with self._lock:
+            return self._db.execute(query, params).fetchall()
