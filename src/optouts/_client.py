@@ -24,7 +24,7 @@ from ._models import BatchResult, Capability, OptOut, Page, RecipientResult, Sta
 from ._numbers import normalize_sender
 from ._plugins import get_provider_class
 from ._provider import Provider, Results, StatusFilter
-from ._retry import Job, RetryPolicy, is_retryable, with_retry
+from ._retry import Job, RetryPolicy, is_retryable, retry_items, with_retry
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -92,7 +92,7 @@ class _ClientCore:
 
     def _job(self, operation: str, sender: str, chunk: Sequence[str]) -> Job[Results]:
         method = getattr(self.provider, operation)
-        return with_retry(lambda: method(sender, chunk), self.retry)
+        return retry_items(lambda recipients: method(sender, recipients), chunk, self.retry)
 
     def _page_args(
         self, sender: str | None, status: Status | str | None, page_size: int | None, cursor: str | None

@@ -10,16 +10,17 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import TypeVar
 
 import attrs
 import httpx
 
 from ._errors import ProviderError, RateLimited
-from ._provider import Exchange
+from ._models import RecipientResult
+from ._provider import Exchange, Results
 
-__all__ = ["Job", "RetryPolicy", "Sleep", "with_retry"]
+__all__ = ["Job", "RetryPolicy", "Sleep", "is_retryable", "retry_items", "with_retry"]
 
 T = TypeVar("T")
 logger = logging.getLogger("optouts")
@@ -88,6 +89,36 @@ def with_retry(
             logger.debug("retrying after %s (attempt %d, pause %.2fs)", _describe(error), attempt, pause)
             yield Sleep(pause, rate_limited=isinstance(error, RateLimited))
             attempt += 1
+
+
+def _item_needs_retry(result: RecipientResult | None) -> bool:
+    return result is not None and not result.ok and (result.status_code or 0) >= 500
+
+
+def retry_items(
+    send: Callable[[Sequence[str]], Exchange[Results]],
+    recipients: Sequence[str],
+    policy: RetryPolicy,
+    clock: Callable[[], float] = time.monotonic,
+) -> Job[Results]:
+    """Send a batch, then send again only the recipients the vendor failed with a 5xx.
+
+    The whole request is retried by ``with_retry``; a 200 that carries per-recipient
+    server errors is answered by retrying those recipients alone, within the same policy.
+    """
+    began = clock()
+    answers = dict((yield from with_retry(lambda: send(recipients), policy, clock)))
+    for attempt in range(1, policy.attempts):
+        again = [r for r in recipients if _item_needs_retry(answers.get(r))]
+        if not again:
+            break
+        pause = policy.pause(attempt, RuntimeError("per-recipient server error"))
+        if policy.deadline is not None and clock() + pause - began > policy.deadline:
+            break
+        logger.debug("retrying %d recipient(s) the vendor failed (attempt %d)", len(again), attempt)
+        yield Sleep(pause)
+        answers.update((yield from with_retry(lambda: send(again), policy, clock)))
+    return answers
 
 
 def _describe(error: Exception) -> str:

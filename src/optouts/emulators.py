@@ -1,0 +1,43 @@
+"""Helpers for plugins that ship an emulator of their vendor's API (``optouts emulate``).
+
+An emulator is an ASGI application. ``serve`` runs one on 127.0.0.1 with uvicorn (install
+``optouts[emulators]``) and tells the caller the base URL once the socket listens, so the
+command can print credentials that point at it.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ._errors import ConfigurationError
+
+__all__ = ["ASGIApp", "serve"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+def serve(app: ASGIApp, *, port: int = 0, on_ready: Callable[[str], None]) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` (0 picks a free port) until interrupted."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigurationError(
+            "serving an emulator needs uvicorn: pip install 'optouts[emulators]'"
+        ) from None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    on_ready(f"http://127.0.0.1:{sock.getsockname()[1]}")
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
