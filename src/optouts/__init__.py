@@ -19,7 +19,7 @@ from ._hookspecs import hookimpl
 from ._models import BatchResult, Capability, OptOut, Page, RecipientResult, Status
 from ._numbers import normalize
 from ._plugins import ProviderInfo, providers
-from ._provider import Exchange, Provider, Results, StatusFilter
+from ._provider import Exchange, Provider, Results, Sleep, StatusFilter
 from ._retry import RetryPolicy
 
 try:
@@ -51,6 +51,7 @@ __all__ = [
     "Secret",
     "Setting",
     "Settings",
+    "Sleep",
     "Status",
     "StatusFilter",
     "UnsupportedOperation",

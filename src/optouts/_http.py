@@ -15,7 +15,8 @@ from typing import TypeVar
 import attrs
 import httpx
 
-from ._retry import Job, Sleep
+from ._provider import Sleep
+from ._retry import Job
 
 __all__ = ["Stats", "run_async", "run_sync"]
 
@@ -30,13 +31,12 @@ class Stats:
     requests: int = 0
     retries: int = 0
     waited: float = 0.0
-    rate_limited_wait: float = 0.0
+    """Seconds spent pausing, for pacing and for retries."""
 
     def paused(self, step: Sleep) -> None:
-        self.retries += 1
+        if step.reason != "pace":
+            self.retries += 1
         self.waited += step.seconds
-        if step.rate_limited:
-            self.rate_limited_wait += step.seconds
 
 
 def _log(request: httpx.Request, outcome: str, started: float) -> None:

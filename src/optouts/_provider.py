@@ -1,7 +1,8 @@
 """What a provider is: a description of a vendor's API that never does its own I/O loop.
 
 Each operation is an *exchange*: a generator that yields the ``httpx.Request`` objects to
-send and receives each ``httpx.Response`` back, then returns the parsed answer. The client
+send and receives each ``httpx.Response`` back, then returns the parsed answer. It may also
+yield ``Sleep`` to pace itself under a vendor's rate limit (the runner waits, sync or async). The client
 drives exchanges over ``httpx.Client`` or ``httpx.AsyncClient``, so one provider serves
 both, and retrying, pacing, paging and batching are written once, in the client.
 
@@ -14,17 +15,29 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping, Sequence
 from typing import ClassVar, TypeVar
 
+import attrs
 import httpx
 
 from ._config import Setting, Settings
 from ._errors import UnsupportedOperation
 from ._models import Capability, Page, RecipientResult, Status
 
-__all__ = ["Exchange", "Provider", "Results", "StatusFilter"]
+__all__ = ["Exchange", "Provider", "Results", "Sleep", "StatusFilter"]
 
 T = TypeVar("T")
-Exchange = Generator[httpx.Request, httpx.Response, T]
-"""Yields requests, receives their responses, returns the operation's answer."""
+
+
+@attrs.frozen
+class Sleep:
+    """A pause an exchange or the retry policy asks the runner for."""
+
+    seconds: float
+    reason: str = "pace"
+    """"pace" (keeping under a rate limit), "retry" (backoff) or "rate-limited" (Retry-After)."""
+
+
+Exchange = Generator["httpx.Request | Sleep", "httpx.Response | None", T]
+"""Yields requests (and pauses), receives each request's response, returns the answer."""
 
 Results = Mapping[str, RecipientResult]
 """Per-recipient answers of one batch, keyed by the E.164 recipient that was sent."""

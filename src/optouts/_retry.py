@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import attrs
@@ -18,23 +18,15 @@ import httpx
 
 from ._errors import ProviderError, RateLimited
 from ._models import RecipientResult
-from ._provider import Exchange, Results
+from ._provider import Exchange, Results, Sleep
 
-__all__ = ["Job", "RetryPolicy", "Sleep", "is_retryable", "retry_items", "with_retry"]
+__all__ = ["Job", "RetryPolicy", "is_retryable", "retry_items", "with_retry"]
 
 T = TypeVar("T")
 logger = logging.getLogger("optouts")
 
 
-@attrs.frozen
-class Sleep:
-    """A pause a job asks its runner for."""
-
-    seconds: float
-    rate_limited: bool = False
-
-
-Job = Generator["httpx.Request | Sleep", "httpx.Response | None", T]
+Job = Exchange
 """An exchange with the client's policies around it: yields requests and pauses."""
 
 
@@ -87,7 +79,7 @@ def with_retry(
             if policy.deadline is not None and clock() + pause - began > policy.deadline:
                 raise
             logger.debug("retrying after %s (attempt %d, pause %.2fs)", _describe(error), attempt, pause)
-            yield Sleep(pause, rate_limited=isinstance(error, RateLimited))
+            yield Sleep(pause, "rate-limited" if isinstance(error, RateLimited) else "retry")
             attempt += 1
 
 
@@ -116,7 +108,7 @@ def retry_items(
         if policy.deadline is not None and clock() + pause - began > policy.deadline:
             break
         logger.debug("retrying %d recipient(s) the vendor failed (attempt %d)", len(again), attempt)
-        yield Sleep(pause)
+        yield Sleep(pause, "retry")
         answers.update((yield from with_retry(lambda: send(again), policy, clock)))
     return answers
 
