@@ -1,0 +1,24 @@
+"""The provider contract, run against the local ledger through both clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import optouts
+from optouts.testing import AnyClient, ProviderContract, blocking
+
+
+class TestLocalLedger(ProviderContract):
+    @pytest.fixture(params=["sync", "async"])
+    def client(self, request: pytest.FixtureRequest, database: str) -> Iterator[AnyClient]:
+        if request.param == "sync":
+            with optouts.Client("local", database=database) as client:
+                yield client
+        else:
+            wrapped = blocking(optouts.AsyncClient("local", database=database))
+            try:
+                yield wrapped
+            finally:
+                wrapped.close()
