@@ -59,7 +59,11 @@ class Batch:
                 append(position)
                 continue
             answer = get(position)
-            append(answer if answer is not None else RecipientResult(position, ok=False, error=_NO_ANSWER))
+            append(
+                answer
+                if answer is not None
+                else RecipientResult(position, ok=False, error=_NO_ANSWER)
+            )
         return results
 
 

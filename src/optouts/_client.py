@@ -23,8 +23,8 @@ from ._http import Stats, run_async, run_sync
 from ._models import BatchResult, Capability, OptOut, Page, RecipientResult, Status
 from ._numbers import normalize_sender
 from ._plugins import get_provider_class
-from ._provider import Provider, Results, StatusFilter
-from ._retry import Job, RetryPolicy, is_retryable, retry_items, with_retry
+from ._provider import Exchange, Provider, Results, StatusFilter
+from ._retry import RetryPolicy, is_retryable, retry_items, with_retry
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -80,7 +80,9 @@ class _ClientCore:
     def _start(self, operation: str, sender: str) -> tuple[str, Capability]:
         capability = _OPERATIONS.get(operation)
         if capability is None:
-            raise ValueError(f"operation must be one of {', '.join(_OPERATIONS)}, not {operation!r}")
+            raise ValueError(
+                f"operation must be one of {', '.join(_OPERATIONS)}, not {operation!r}"
+            )
         self._require(capability)
         return normalize_sender(sender, self.default_region), capability
 
@@ -90,23 +92,29 @@ class _ClientCore:
         for items in windows(recipients, window):
             yield Batch.prepare(items, size, self.default_region)
 
-    def _job(self, operation: str, sender: str, chunk: Sequence[str]) -> Job[Results]:
+    def _job(self, operation: str, sender: str, chunk: Sequence[str]) -> Exchange[Results]:
         method = getattr(self.provider, operation)
         return retry_items(lambda recipients: method(sender, recipients), chunk, self.retry)
 
     def _page_args(
-        self, sender: str | None, status: Status | str | None, page_size: int | None, cursor: str | None
+        self,
+        sender: str | None,
+        status: Status | str | None,
+        page_size: int | None,
+        cursor: str | None,
     ) -> tuple[str | None, StatusFilter, int, str | None]:
         self._require(Capability.LIST)
         normalized = normalize_sender(sender, self.default_region) if sender is not None else None
         size = self.provider.default_page_size if page_size is None else page_size
         if not 1 <= size <= self.provider.max_page_size:
-            raise ValueError(f"page_size must be between 1 and {self.provider.max_page_size}, not {size}")
+            raise ValueError(
+                f"page_size must be between 1 and {self.provider.max_page_size}, not {size}"
+            )
         return normalized, _status_filter(status), size, cursor
 
     def _page_job(
         self, sender: str | None, status: StatusFilter, size: int, cursor: str | None
-    ) -> Job[Page]:
+    ) -> Exchange[Page]:
         return with_retry(lambda: self.provider.list_page(sender, status, size, cursor), self.retry)
 
     def _chunk_failed(self, chunk: Sequence[str], error: Exception) -> Results:
@@ -127,7 +135,9 @@ def _status_filter(status: Status | str | None) -> StatusFilter:
 
 def _check_cursor(seen: set[str], cursor: str | None, provider: str) -> None:
     if cursor is not None and cursor in seen:
-        raise ProviderError("the provider returned a page cursor it had already returned", provider=provider)
+        raise ProviderError(
+            "the provider returned a page cursor it had already returned", provider=provider
+        )
     if cursor is not None:
         seen.add(cursor)
 
@@ -153,13 +163,18 @@ class Client(_ClientCore):
             provider, config=config, default_region=default_region, retry=retry, settings=settings
         )
         self._owns_http = http_client is None and not self.provider.blocking
-        self._http = http_client if http_client is not None or self.provider.blocking else httpx.Client()
+        self._http = (
+            http_client if http_client is not None or self.provider.blocking else httpx.Client()
+        )
 
     def __enter__(self) -> Client:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -219,7 +234,7 @@ class Client(_ClientCore):
                     answers.update(self._chunk_failed(chunk, error))
             yield batch.assemble(answers)
 
-    def _run(self, job: Job[Any], stats: Stats) -> Any:
+    def _run(self, job: Exchange[Any], stats: Stats) -> Any:
         return run_sync(job, self._http, self.provider.auth, stats)
 
     def list_page(
@@ -278,14 +293,19 @@ class AsyncClient(_ClientCore):
         )
         self._owns_http = http_client is None and not self.provider.blocking
         self._http = (
-            http_client if http_client is not None or self.provider.blocking else httpx.AsyncClient()
+            http_client
+            if http_client is not None or self.provider.blocking
+            else httpx.AsyncClient()
         )
 
     async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.aclose()
 
@@ -344,7 +364,7 @@ class AsyncClient(_ClientCore):
                 answers.update(self._chunk_failed(chunk, error))
         return batch.assemble(answers)
 
-    async def _run(self, job: Job[Any], stats: Stats) -> Any:
+    async def _run(self, job: Exchange[Any], stats: Stats) -> Any:
         if self.provider.blocking:
             return await asyncio.to_thread(run_sync, job, None, None, stats)
         return await run_async(job, self._http, self.provider.auth, stats)

@@ -111,7 +111,9 @@ def load_config_file(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"config file {candidate} is not valid TOML: {exc}") from None
     except OSError as exc:
-        raise ConfigurationError(f"config file {candidate} cannot be read: {exc.strerror}") from None
+        raise ConfigurationError(
+            f"config file {candidate} cannot be read: {exc.strerror}"
+        ) from None
     providers = data.pop("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
         raise ConfigurationError(f"{candidate}: [providers] must hold one table per provider")

@@ -96,7 +96,9 @@ class ProviderError(OptOutError):
         self.code = code
         self.request_id = request_id
         # Server errors are worth another try unless the provider knows better.
-        self.retryable = (status_code is not None and status_code >= 500) if retryable is None else retryable
+        self.retryable = (
+            (status_code is not None and status_code >= 500) if retryable is None else retryable
+        )
         super().__init__(message)
 
     def __str__(self) -> str:

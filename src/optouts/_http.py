@@ -1,7 +1,7 @@
 """The one place that sends providers' requests: a sync and an async runner for jobs.
 
-A job (see ``_retry``) yields ``httpx.Request`` objects and ``Sleep`` pauses. The runners
-send the requests with the provider's auth, hand back responses, throw transport errors
+A job (an exchange wrapped by ``_retry``) yields ``httpx.Request`` objects and ``Sleep``
+pauses. The runners send the requests with the provider's auth, hand back responses, throw transport errors
 into the job so its retry policy sees them, and count what the call cost.
 """
 
@@ -15,8 +15,7 @@ from typing import TypeVar
 import attrs
 import httpx
 
-from ._provider import Sleep
-from ._retry import Job
+from ._provider import Exchange, Sleep
 
 __all__ = ["Stats", "run_async", "run_sync"]
 
@@ -50,7 +49,9 @@ def _log(request: httpx.Request, outcome: str, started: float) -> None:
         )
 
 
-def run_sync(job: Job[T], http: httpx.Client | None, auth: httpx.Auth | None, stats: Stats) -> T:
+def run_sync(
+    job: Exchange[T], http: httpx.Client | None, auth: httpx.Auth | None, stats: Stats
+) -> T:
     """Drive ``job`` to its end over a blocking HTTP client."""
     reply: httpx.Response | None = None
     error: BaseException | None = None
@@ -78,7 +79,7 @@ def run_sync(job: Job[T], http: httpx.Client | None, auth: httpx.Auth | None, st
 
 
 async def run_async(
-    job: Job[T], http: httpx.AsyncClient | None, auth: httpx.Auth | None, stats: Stats
+    job: Exchange[T], http: httpx.AsyncClient | None, auth: httpx.Auth | None, stats: Stats
 ) -> T:
     """Drive ``job`` to its end over an async HTTP client."""
     reply: httpx.Response | None = None

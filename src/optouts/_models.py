@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, overload
 
@@ -120,9 +120,13 @@ class BatchResult(Sequence[RecipientResult]):
         return self
 
 
+def _records(items: Iterable[OptOut]) -> tuple[OptOut, ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class Page:
     """One page of a listing. ``next_cursor`` is opaque; None means this was the last page."""
 
-    items: tuple[OptOut, ...] = attrs.field(converter=tuple)
+    items: tuple[OptOut, ...] = attrs.field(converter=_records)
     next_cursor: str | None = None

@@ -35,7 +35,7 @@ _REASONS = {
 _NON_GEOGRAPHIC = "001"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _possible_lengths(calling_code: str) -> frozenset[int]:
     """National-number lengths any region of this calling code allows (empty: unknown code)."""
     lengths: set[int] = set()
@@ -119,7 +119,9 @@ def normalize_sender(value: object, default_region: str | None = None) -> str:
     try:
         return normalize(value, default_region)
     except InvalidNumber as exc:
-        raise InvalidNumber(value, f"not a sender: {exc.reason}; use E.164, a short code or *") from None
+        raise InvalidNumber(
+            value, f"not a sender: {exc.reason}; use E.164, a short code or *"
+        ) from None
 
 
 def country_of(number: str) -> str | None:

@@ -2,7 +2,7 @@
 
 Each operation is an *exchange*: a generator that yields the ``httpx.Request`` objects to
 send and receives each ``httpx.Response`` back, then returns the parsed answer. It may also
-yield ``Sleep`` to pace itself under a vendor's rate limit (the runner waits, sync or async). The client
+yield ``Sleep`` to pace itself under a vendor's rate limit (the runner waits). The client
 drives exchanges over ``httpx.Client`` or ``httpx.AsyncClient``, so one provider serves
 both, and retrying, pacing, paging and batching are written once, in the client.
 

@@ -7,6 +7,7 @@ between attempts, so the same code serves the sync and the async client.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -20,14 +21,10 @@ from ._errors import ProviderError, RateLimited
 from ._models import RecipientResult
 from ._provider import Exchange, Results, Sleep
 
-__all__ = ["Job", "RetryPolicy", "is_retryable", "retry_items", "with_retry"]
+__all__ = ["RetryPolicy", "is_retryable", "retry_items", "with_retry"]
 
 T = TypeVar("T")
 logger = logging.getLogger("optouts")
-
-
-Job = Exchange
-"""An exchange with the client's policies around it: yields requests and pauses."""
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -65,7 +62,7 @@ def with_retry(
     start: Callable[[], Exchange[T]],
     policy: RetryPolicy,
     clock: Callable[[], float] = time.monotonic,
-) -> Job[T]:
+) -> Exchange[T]:
     """Run ``start()``'s exchange, starting it afresh after each retryable failure."""
     began = clock()
     attempt = 1
@@ -78,7 +75,9 @@ def with_retry(
             pause = policy.pause(attempt, error)
             if policy.deadline is not None and clock() + pause - began > policy.deadline:
                 raise
-            logger.debug("retrying after %s (attempt %d, pause %.2fs)", _describe(error), attempt, pause)
+            logger.debug(
+                "retrying after %s (attempt %d, pause %.2fs)", _describe(error), attempt, pause
+            )
             yield Sleep(pause, "rate-limited" if isinstance(error, RateLimited) else "retry")
             attempt += 1
 
@@ -92,7 +91,7 @@ def retry_items(
     recipients: Sequence[str],
     policy: RetryPolicy,
     clock: Callable[[], float] = time.monotonic,
-) -> Job[Results]:
+) -> Exchange[Results]:
     """Send a batch, then send again only the recipients the vendor failed with a 5xx.
 
     The whole request is retried by ``with_retry``; a 200 that carries per-recipient
@@ -109,7 +108,7 @@ def retry_items(
             break
         logger.debug("retrying %d recipient(s) the vendor failed (attempt %d)", len(again), attempt)
         yield Sleep(pause, "retry")
-        answers.update((yield from with_retry(lambda: send(again), policy, clock)))
+        answers.update((yield from with_retry(functools.partial(send, again), policy, clock)))
     return answers
 
 

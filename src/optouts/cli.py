@@ -1,15 +1,365 @@
-"""The ``optouts`` command line."""
+"""The ``optouts`` command line: the same four operations as the library, for shells and cron.
+
+Exit codes: 0 success, 1 when any recipient failed or the vendor refused the call,
+2 for usage and configuration errors. Errors are one line on stderr, never a traceback.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from typing import IO, Any
+
+import attrs
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
 
-from ._plugins import get_plugin_manager
+from ._client import Client, Operation
+from ._errors import ConfigurationError, InvalidNumber, OptOutError, UnsupportedOperation
+from ._models import OptOut, RecipientResult
+from ._plugins import get_plugin_manager, providers
+
+__all__ = ["cli", "main"]
+
+_USAGE_ERRORS = (ConfigurationError, InvalidNumber, UnsupportedOperation, ValueError)
+_RESULT_FIELDS = ("sender", "recipient", "opted_out", "ok", "error")
+_RECORD_FIELDS = ("sender", "recipient", "status", "country", "source", "updated_at")
 
 
-@click.group()
-def cli() -> None:
-    """Manage SMS opt-out lists across vendors."""
+@attrs.define
+class _Options:
+    provider: str | None
+    config: str | None
+    output: str
+    settings: dict[str, Any]
+    default_region: str | None
+
+    def client(self) -> Client:
+        return Client(
+            self.provider, config=self.config, default_region=self.default_region, **self.settings
+        )
+
+
+def _parse_settings(
+    ctx: click.Context, param: click.Parameter, values: Sequence[str]
+) -> dict[str, str]:
+    settings: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", ctx, param)
+        settings[name.strip()] = value
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--provider", "-p", help="Provider to use (default: config, $OPTOUTS_PROVIDER, local)."
+)
+@click.option("--config", "-c", type=click.Path(dir_okay=False), help="Path of optouts.toml.")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--set",
+    "-s",
+    "settings",
+    multiple=True,
+    callback=_parse_settings,
+    metavar="NAME=VALUE",
+    help="A provider setting, e.g. -s database=optouts.db (repeatable).",
+)
+@click.option("--default-region", help="Country (ISO code) for numbers written without +code.")
+@click.version_option(package_name="optouts")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    provider: str | None,
+    config: str | None,
+    output: str,
+    settings: dict[str, str],
+    default_region: str | None,
+) -> None:
+    """Manage SMS opt-out lists across vendors through one interface."""
+    ctx.obj = _Options(provider, config, output, settings, default_region)
+
+
+def _recipient_options(command: Any) -> Any:
+    command = click.argument("recipients", nargs=-1)(command)
+    command = click.option(
+        "--file",
+        "-f",
+        "files",
+        multiple=True,
+        type=click.Path(dir_okay=False, allow_dash=True),
+        help="Read recipients from a file, one per line ('-' for stdin).",
+    )(command)
+    return click.option(
+        "--from", "sender", required=True, help="The sender (E.164, short code or *)."
+    )(command)
+
+
+@cli.command()
+@_recipient_options
+@click.pass_obj
+def add(options: _Options, sender: str, recipients: tuple[str, ...], files: tuple[str, ...]) -> int:
+    """Opt recipients out of messages from a sender."""
+    return _run_batch(options, "add", sender, recipients, files)
+
+
+@cli.command()
+@_recipient_options
+@click.pass_obj
+def remove(
+    options: _Options, sender: str, recipients: tuple[str, ...], files: tuple[str, ...]
+) -> int:
+    """Opt recipients back in to messages from a sender."""
+    return _run_batch(options, "remove", sender, recipients, files)
+
+
+@cli.command()
+@_recipient_options
+@click.pass_obj
+def check(
+    options: _Options, sender: str, recipients: tuple[str, ...], files: tuple[str, ...]
+) -> int:
+    """Tell whether each recipient opted out of a sender."""
+    return _run_batch(options, "check", sender, recipients, files)
+
+
+def _run_batch(
+    options: _Options,
+    operation: Operation,
+    sender: str,
+    recipients: tuple[str, ...],
+    files: tuple[str, ...],
+) -> int:
+    if "-" in recipients:
+        files = (*files, "-")
+        recipients = tuple(r for r in recipients if r != "-")
+    if not recipients and not files:
+        raise click.UsageError("give recipients as arguments, or --file PATH, or - for stdin")
+    failures = 0
+    with ExitStack() as stack:
+        client = stack.enter_context(options.client())
+        total = len(recipients) + sum(_count_lines(path) for path in files if path != "-")
+        known_total = total if "-" not in files else None
+        results = client.stream(operation, sender, _recipients(recipients, files, stack))
+        progress = stack.enter_context(_Progress(operation, known_total))
+        writer = _ResultWriter(options.output, sender)
+        stack.callback(writer.close)
+        for item in results:
+            failures += not item.ok
+            writer.write(item)
+            progress.advance()
+    return 1 if failures else 0
+
+
+def _count_lines(path: str) -> int:
+    """Counted up front so the progress bar can show an ETA; files stream, never load."""
+    try:
+        with open(path, "rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _recipients(arguments: Iterable[str], files: Iterable[str], stack: ExitStack) -> Iterator[str]:
+    yield from arguments
+    for path in files:
+        handle: IO[str] = (
+            sys.stdin
+            if path == "-"
+            else stack.enter_context(
+                open(path, encoding="utf-8-sig")  # noqa: SIM115 - closed by the stack
+            )
+        )
+        for line in handle:
+            number = line.strip()
+            if number:
+                yield number
+
+
+class _Progress:
+    """A progress bar on a terminal, nothing when stderr is piped."""
+
+    def __init__(self, label: str, total: int | None) -> None:
+        self._bar: Progress | None = None
+        if sys.stderr.isatty():
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.speed:>9.0f}/s" if total else ""),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._task = self._bar.add_task(label, total=total)
+
+    def __enter__(self) -> _Progress:
+        if self._bar:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar:
+            self._bar.stop()
+
+    def advance(self) -> None:
+        if self._bar:
+            self._bar.advance(self._task)
+
+
+class _ResultWriter:
+    """Writes results as they come: JSON and CSV stream; a table is drawn at the end."""
+
+    def __init__(self, output: str, sender: str) -> None:
+        self.output = output
+        self.sender = sender
+        self._rows: list[RecipientResult] = []
+        self._first = True
+        if output == "csv":
+            self._csv = csv.writer(sys.stdout, lineterminator="\n")
+            self._csv.writerow(_RESULT_FIELDS)
+        elif output == "json":
+            sys.stdout.write("[")
+
+    def write(self, item: RecipientResult) -> None:
+        row = {
+            "sender": self.sender,
+            "recipient": item.recipient,
+            "opted_out": item.opted_out,
+            "ok": item.ok,
+            "error": item.error,
+        }
+        if self.output == "json":
+            sys.stdout.write(("\n" if self._first else ",\n") + json.dumps(row))
+            self._first = False
+        elif self.output == "csv":
+            self._csv.writerow(
+                [
+                    "" if v is None else str(v).lower() if isinstance(v, bool) else v
+                    for v in row.values()
+                ]
+            )
+        else:
+            self._rows.append(item)
+
+    def close(self) -> None:
+        if self.output == "json":
+            sys.stdout.write("\n]\n" if not self._first else "]\n")
+        elif self.output == "table":
+            table = Table("recipient", "opted out", "ok", "error")
+            for item in self._rows:
+                shown = "unknown" if item.opted_out is None else "yes" if item.opted_out else "no"
+                table.add_row(item.recipient, shown, "yes" if item.ok else "no", item.error or "")
+            Console().print(table)
+
+
+@cli.command(name="list")
+@click.option("--from", "sender", help="Only this sender's records.")
+@click.option(
+    "--status",
+    type=click.Choice(["opted-out", "opted-in", "all"]),
+    default="opted-out",
+    show_default=True,
+)
+@click.option(
+    "--page-size", type=int, help="Records per request (default: the provider's largest)."
+)
+@click.pass_obj
+def list_(options: _Options, sender: str | None, status: str, page_size: int | None) -> int:
+    """List opt-out records, every page."""
+    with options.client() as client:
+        records = client.list(sender, status=status, page_size=page_size)
+        _write_records(options.output, records)
+    return 0
+
+
+def _record_row(record: OptOut) -> dict[str, Any]:
+    return {
+        "sender": record.sender,
+        "recipient": record.recipient,
+        "status": record.status.value,
+        "country": record.country,
+        "source": record.source,
+        "updated_at": record.updated_at.isoformat() if record.updated_at else None,
+    }
+
+
+def _write_records(output: str, records: Iterable[OptOut]) -> None:
+    if output == "json":
+        first = True
+        sys.stdout.write("[")
+        for record in records:
+            sys.stdout.write(("\n" if first else ",\n") + json.dumps(_record_row(record)))
+            first = False
+        sys.stdout.write("]\n" if first else "\n]\n")
+    elif output == "csv":
+        writer = csv.DictWriter(sys.stdout, _RECORD_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for record in records:
+            writer.writerow(_record_row(record))
+    else:
+        table = Table(*_RECORD_FIELDS)
+        for record in records:
+            table.add_row(*("" if v is None else str(v) for v in _record_row(record).values()))
+        Console().print(table)
+
+
+@cli.command(name="providers")
+@click.pass_obj
+def providers_(options: _Options) -> int:
+    """Show the installed providers and what each can do."""
+    installed = providers()
+    operations = ("add", "remove", "check", "list")
+    if options.output == "json":
+        rows = [
+            {
+                "name": info.name,
+                "capabilities": sorted(c.value for c in info.capabilities),
+                "max_batch": info.max_batch,
+                "module": info.module,
+            }
+            for info in installed
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return 0
+    table = Table("provider", *operations, "max batch", "module")
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    if options.output == "csv":
+        writer.writerow(["name", *operations, "max_batch", "module"])
+    for info in installed:
+        offered = {c.value for c in info.capabilities}
+        marks = ["yes" if op in offered else "no" for op in operations]
+        if options.output == "csv":
+            writer.writerow([info.name, *marks, info.max_batch, info.module])
+        else:
+            table.add_row(info.name, *marks, str(info.max_batch), info.module)
+    if options.output == "table":
+        Console().print(table)
+    return 0
 
 
 @cli.group()
@@ -20,5 +370,37 @@ def emulate() -> None:
 get_plugin_manager().hook.register_emulators(emulate=emulate)
 
 
+def _fail(message: str, code: int) -> int:
+    click.echo(f"optouts: error: {message}", err=True)
+    return code
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code (for tests and embedding)."""
+    try:
+        code = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="optouts",
+            standalone_mode=False,
+        )
+    except click.exceptions.Abort:
+        return _fail("interrupted", 130)
+    except click.ClickException as exc:
+        return _fail(exc.format_message().splitlines()[0], 2)
+    except _USAGE_ERRORS as exc:
+        return _fail(str(exc), 2)
+    except OptOutError as exc:
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        return 1
+    return code if isinstance(code, int) else 0
+
+
 def main() -> None:
-    cli()
+    sys.exit(run())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

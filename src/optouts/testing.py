@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import pytest
 
-from ._client import AsyncClient, Client, Operation
+from ._client import AsyncClient, Operation
 from ._errors import InvalidNumber, UnsupportedOperation
 from ._models import BatchResult, Capability, OptOut, Page, RecipientResult, Status
 from ._provider import Provider
@@ -51,7 +51,11 @@ class AnyClient(Protocol):
         cursor: str | None = ...,
     ) -> Page: ...
     def list(
-        self, sender: str | None = ..., *, status: Status | str | None = ..., page_size: int | None = ...
+        self,
+        sender: str | None = ...,
+        *,
+        status: Status | str | None = ...,
+        page_size: int | None = ...,
     ) -> Iterator[OptOut]: ...
 
 
@@ -247,7 +251,7 @@ class ProviderContract:
         records = {r.recipient: r for r in client.list(self.sender, status="all")}
         assert {n: records[n].status for n in numbers} == {
             numbers[0]: Status.OPTED_IN,
-            **{n: Status.OPTED_OUT for n in numbers[1:]},
+            **dict.fromkeys(numbers[1:], Status.OPTED_OUT),
         }
         opted_out = {r.recipient for r in client.list(self.sender)}
         assert set(numbers[1:]) <= opted_out
@@ -264,7 +268,7 @@ class ProviderContract:
         assert record.provider == client.provider.name
 
     def test_undeclared_operations_raise(self, client: AnyClient) -> None:
-        calls = {
+        calls: dict[Capability, Callable[[], object]] = {
             Capability.ADD: lambda: client.add(self.sender, fresh_numbers(1)),
             Capability.REMOVE: lambda: client.remove(self.sender, fresh_numbers(1)),
             Capability.CHECK: lambda: client.check(self.sender, fresh_numbers(1)),

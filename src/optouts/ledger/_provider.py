@@ -85,7 +85,9 @@ class LocalProvider(Provider):
         digits = [int(r[1:]) for r in recipients]
         senders = [sender] if sender == WILDCARD else [sender, WILDCARD]
         found = self.ledger.opted_out(senders, digits)
-        return {r: RecipientResult(r, True, d in found) for r, d in zip(recipients, digits)}
+        return {
+            r: RecipientResult(r, True, d in found) for r, d in zip(recipients, digits, strict=True)
+        }
         yield  # pragma: no cover - makes this an exchange
 
     def list_page(
