@@ -1,8 +1,8 @@
 """The one place that sends providers' requests: a sync and an async runner for jobs.
 
 A job (an exchange wrapped by ``_retry``) yields ``httpx.Request`` objects and ``Sleep``
-pauses. The runners send the requests with the provider's auth, hand back responses, throw transport errors
-into the job so its retry policy sees them, and count what the call cost.
+pauses. The runners send the requests with the provider's auth, hand back responses,
+throw transport errors into the job so its retry policy sees them, and count the cost.
 """
 
 from __future__ import annotations
