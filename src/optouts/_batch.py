@@ -5,13 +5,14 @@ Everything here is pure: no I/O, so the sync and async clients share it whole.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import attrs
 
 from ._errors import InvalidNumber
 from ._models import RecipientResult
-from ._numbers import normalize
+from ._numbers import is_e164, normalize
 
 __all__ = ["Batch", "windows"]
 
@@ -34,16 +35,17 @@ class Batch:
     ) -> Batch:
         """Normalise every recipient; invalid ones become failed results, duplicates one entry."""
         positions: list[str | RecipientResult] = []
-        seen: dict[str, None] = {}
+        append = positions.append
         for raw in recipients:
-            try:
-                number = normalize(raw, default_region)
-            except InvalidNumber as exc:
-                positions.append(RecipientResult(str(raw), ok=False, error=exc.reason))
+            if type(raw) is str and is_e164(raw):  # the fast path for well-formed input
+                append(raw)
                 continue
-            positions.append(number)
-            seen[number] = None
-        return cls(positions, list(seen), chunk_size)
+            try:
+                append(normalize(raw, default_region))
+            except InvalidNumber as exc:
+                append(RecipientResult(str(raw), ok=False, error=exc.reason))
+        unique = dict.fromkeys(p for p in positions if type(p) is str)
+        return cls(positions, list(unique), chunk_size)
 
     def chunks(self) -> list[Sequence[str]]:
         size = self.chunk_size
@@ -71,13 +73,8 @@ def windows(items: Iterable[object], size: int) -> Iterator[list[object]]:
     """Consecutive lists of at most ``size`` items, so an endless input never sits in memory."""
     if isinstance(items, (str, bytes)):
         raise TypeError("recipients must be an iterable of numbers, not a single string")
-    window: list[object] = []
-    for item in items:
-        window.append(item)
-        if len(window) >= size:
-            yield window
-            window = []
-    if window:
+    iterator = iter(items)
+    while window := list(itertools.islice(iterator, size)):
         yield window
 
 

@@ -19,12 +19,11 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, ValidationR
 
 from ._errors import InvalidNumber
 
-__all__ = ["WILDCARD", "country_of", "normalize", "normalize_sender"]
+__all__ = ["WILDCARD", "country_of", "is_e164", "normalize", "normalize_sender"]
 
 WILDCARD = "*"
 """The sender that stands for every number of the account (RingCentral's ``from=*``)."""
 
-_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _SHORT_CODE = re.compile(r"[0-9]{3,8}")
 _REASONS = {
     ValidationResult.INVALID_COUNTRY_CODE: "unknown country calling code",
@@ -52,15 +51,39 @@ def _possible_lengths(calling_code: str) -> frozenset[int]:
 def _calling_code(digits: str) -> str | None:
     """Calling codes are prefix-free, so the first known prefix of 1–3 digits is the one."""
     for size in (1, 2, 3):
-        if int(digits[:size]) in COUNTRY_CODE_TO_REGION_CODE:
+        if digits[:size].isdigit() and int(digits[:size]) in COUNTRY_CODE_TO_REGION_CODE:
             return digits[:size]
     return None
 
 
-def _is_possible_e164(number: str) -> bool:
-    digits = number[1:]
-    code = _calling_code(digits)
-    return code is not None and len(digits) - len(code) in _possible_lengths(code)
+_lengths_by_prefix: dict[str, frozenset[int]] = {}
+
+
+def _possible_total_lengths(prefix: str) -> frozenset[int]:
+    """Allowed lengths of a whole E.164 string starting with ``prefix`` ("+" and 3 digits).
+
+    Three digits always contain the calling code, so the answer depends on the prefix
+    alone and is cached: the fast path costs one dictionary lookup.
+    """
+    lengths = _lengths_by_prefix.get(prefix)
+    if lengths is None:
+        code = _calling_code(prefix[1:])
+        national = _possible_lengths(code) if code else frozenset()
+        lengths = frozenset(1 + len(code) + n for n in national) if code else frozenset()
+        _lengths_by_prefix[prefix] = lengths
+    return lengths
+
+
+def is_e164(value: str) -> bool:
+    """True for a string already in E.164 with a possible length for its country."""
+    # str methods instead of a regular expression: this runs for every recipient of a bulk call
+    return (
+        value[:1] == "+"
+        and value[1:2] != "0"
+        and value.isascii()
+        and value[1:].isdigit()
+        and len(value) in _possible_total_lengths(value[:4])
+    )
 
 
 def normalize(value: object, default_region: str | None = None) -> str:
@@ -68,7 +91,7 @@ def normalize(value: object, default_region: str | None = None) -> str:
 
     ``default_region`` (ISO code such as "US") lets national formats through.
     """
-    if isinstance(value, str) and _E164.fullmatch(value) and _is_possible_e164(value):
+    if isinstance(value, str) and is_e164(value):
         return value
     return _normalize_slow(value, default_region)
 
@@ -124,35 +147,34 @@ def normalize_sender(value: object, default_region: str | None = None) -> str:
         ) from None
 
 
+_UNPLACED = "?"
+_country_by_prefix: dict[str, str | None] = {}
+
+
 def country_of(number: str) -> str | None:
     """ISO 3166 code of an E.164 number's country, or None when the number has none.
 
     Where a calling code serves one region, that region. For the North American plan the
-    area code decides, so results are cached per area code; other shared codes ask
-    phonenumbers each time. A number phonenumbers cannot place gets its calling code's
-    main region (``+1 555…`` is "US").
+    area code decides, so answers are cached per "+1" and area code; other shared codes
+    (+44, +7, ...) ask phonenumbers each time. A number phonenumbers cannot place gets its
+    calling code's main region (``+1 555…`` is "US").
     """
-    digits = number[1:]
-    code = _calling_code(digits) if number.startswith("+") else None
+    prefix = number[:5]
+    cached = _country_by_prefix.get(prefix, _UNPLACED)
+    if cached != _UNPLACED:
+        return cached
+    code = _calling_code(number[1:]) if number.startswith("+") else None
     if code is None:
         return None
     regions = COUNTRY_CODE_TO_REGION_CODE[int(code)]
+    if len(regions) > 1 and code != "1":
+        return _region_by_phonenumbers(number, regions[0])
     if len(regions) == 1:
-        return None if regions[0] == _NON_GEOGRAPHIC else regions[0]
-    if code == "1":
-        return _nanp_region(digits[1:4], number)
-    return _region_by_phonenumbers(number, regions[0])
-
-
-_nanp_cache: dict[str, str] = {}
-
-
-def _nanp_region(area_code: str, number: str) -> str:
-    region = _nanp_cache.get(area_code)
-    if region is None:
-        region = _region_by_phonenumbers(number, "US")
-        _nanp_cache[area_code] = region
-    return region
+        country = None if regions[0] == _NON_GEOGRAPHIC else regions[0]
+    else:
+        country = _region_by_phonenumbers(number, regions[0])
+    _country_by_prefix[prefix] = country
+    return country
 
 
 def _region_by_phonenumbers(number: str, fallback: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -33,7 +34,10 @@ __all__ = [
 ENTRY_POINT_GROUP = "optouts"
 DEFAULT_PLUGINS = ("optouts.ledger._plugin",)
 
+logger = logging.getLogger("optouts")
 _lock = threading.Lock()
+_broken: dict[str, str] = {}
+"""Plugins that failed to load, with why, so a request for their provider can say so."""
 _manager: pluggy.PluginManager | None = None
 
 
@@ -52,15 +56,22 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    """Load third-party plugins; one that fails to import is reported, not fatal to others."""
     allowed = os.environ.get("OPTOUTS_LOAD_PLUGINS")
-    if allowed is None:
-        manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        return
-    wanted = {name.strip() for name in allowed.split(",") if name.strip()}
+    wanted = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         distribution = entry_point.dist.name if entry_point.dist else None
-        if wanted & {entry_point.name, distribution}:
-            manager.register(entry_point.load(), name=entry_point.name)
+        if wanted is not None and not wanted & {entry_point.name, distribution}:
+            continue
+        if manager.get_plugin(entry_point.name) is not None:
+            continue
+        try:
+            plugin = entry_point.load()
+        except Exception as exc:
+            _broken[entry_point.name] = f"{type(exc).__name__}: {exc}"
+            logger.warning("optouts plugin %r failed to load: %s", entry_point.name, exc)
+            continue
+        manager.register(plugin, name=entry_point.name)
 
 
 def provider_classes() -> Mapping[str, type[Provider]]:
@@ -88,9 +99,12 @@ def get_provider_class(name: str) -> type[Provider]:
     try:
         return classes[name]
     except KeyError:
+        broken = "".join(
+            f"; plugin {plugin!r} failed to load ({why})" for plugin, why in _broken.items()
+        )
         raise ConfigurationError(
             f"unknown provider {name!r}; installed: {', '.join(classes) or 'none'} "
-            "(set OPTOUTS_PROVIDER or provider in optouts.toml)"
+            f"(set OPTOUTS_PROVIDER or provider in optouts.toml){broken}"
         ) from None
 
 

@@ -100,7 +100,8 @@ def retry_items(
     began = clock()
     answers = dict((yield from with_retry(lambda: send(recipients), policy, clock)))
     for attempt in range(1, policy.attempts):
-        again = [r for r in recipients if _item_needs_retry(answers.get(r))]
+        failed = [r for r, result in answers.items() if not result.ok]
+        again = [r for r in failed if _item_needs_retry(answers[r])]
         if not again:
             break
         pause = policy.pause(attempt, RuntimeError("per-recipient server error"))

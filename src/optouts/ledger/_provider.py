@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,8 +35,9 @@ def _database_path(value: object) -> str:
     return text if text == ":memory:" else str(Path(text).expanduser())
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def _now() -> int:
+    """Microseconds since the Unix epoch: the ledger's compact timestamp."""
+    return time.time_ns() // 1000
 
 
 class LocalProvider(Provider):
@@ -77,8 +79,14 @@ class LocalProvider(Provider):
         yield  # pragma: no cover - makes this an exchange
 
     def _set(self, sender: str, recipients: Sequence[str], *, opted_out: bool) -> Results:
-        pairs = [(int(r[1:]), country_of(r)) for r in recipients]
-        self.ledger.set_state(sender, pairs, opted_out=opted_out, source=self.source, at=_now())
+        by_country: dict[str | None, list[int]] = {}
+        for r in recipients:
+            country = country_of(r)
+            group = by_country.get(country)
+            if group is None:
+                group = by_country[country] = []
+            group.append(int(r[1:]))
+        self.ledger.set_state(sender, by_country, opted_out=opted_out, source=self.source, at=_now())
         return {r: RecipientResult(r, True, opted_out) for r in recipients}
 
     def check(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
@@ -119,7 +127,7 @@ def _record(row: Row) -> OptOut:
         status=Status.OPTED_OUT if opted_out else Status.OPTED_IN,
         country=country,
         source=source,
-        updated_at=datetime.fromisoformat(updated_at.replace("Z", "+00:00")),
+        updated_at=datetime.fromtimestamp(updated_at / 1_000_000, tz=timezone.utc),
         provider=LocalProvider.name,
     )
 

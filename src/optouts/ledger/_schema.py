@@ -1,14 +1,25 @@
-"""The ledger's tables. Numbers are stored as integers (E.164 digits) to keep keys small.
+"""The ledger's tables.
 
-Current state lives in ``optouts``, one row per sender–recipient pair; ``history`` is
-append-only and records every change of state with its source and time, because
-compliance asks when an opt-out was received, not only whether it exists. The view
-``optouts_readable`` shows the same state with numbers written as E.164.
+Current state lives in ``optouts``, one row per sender–recipient pair. ``history`` is
+append-only: triggers add a row for every insert and every change of state, whatever
+writes to the table, because compliance asks when an opt-out was received, not only
+whether it exists.
+
+Storage is compact because bulk speed depends on row size: numbers are integers (the
+E.164 digits), times are integers (microseconds since the Unix epoch, UTC), states are
+0/1. The views ``optouts_readable`` and ``history_readable`` show the same data with
+numbers in E.164, states as words and times in ISO 8601 for people and ad-hoc SQL.
+
+Foreign keys are declared for readers but not enforced (the ledger only writes sender ids
+it has just looked up; enforcement costs a lookup per row). ``history`` has no index on
+recipient: it would halve bulk import speed, and an audit of one recipient is a scan.
 """
 
 from __future__ import annotations
 
 SCHEMA_VERSION = 1
+
+_ISO = "strftime('%Y-%m-%dT%H:%M:%fZ', {} / 1000000.0, 'unixepoch')"
 
 STATEMENTS = (
     """
@@ -24,8 +35,8 @@ STATEMENTS = (
         opted_out INTEGER NOT NULL CHECK (opted_out IN (0, 1)),
         country TEXT,
         source TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
         PRIMARY KEY (sender_id, recipient)
     ) WITHOUT ROWID
     """,
@@ -34,17 +45,40 @@ STATEMENTS = (
         id INTEGER PRIMARY KEY,
         sender_id INTEGER NOT NULL REFERENCES senders (id),
         recipient INTEGER NOT NULL,
-        action TEXT NOT NULL CHECK (action IN ('opt-out', 'opt-in')),
+        opted_out INTEGER NOT NULL,
         source TEXT NOT NULL,
-        at TEXT NOT NULL
+        at INTEGER NOT NULL
     )
     """,
-    "CREATE INDEX IF NOT EXISTS history_by_recipient ON history (recipient, at)",
     """
+    CREATE TRIGGER IF NOT EXISTS history_on_insert AFTER INSERT ON optouts
+    BEGIN
+        INSERT INTO history (sender_id, recipient, opted_out, source, at)
+        VALUES (NEW.sender_id, NEW.recipient, NEW.opted_out, NEW.source, NEW.updated_at);
+    END
+    """,
+    """
+    CREATE TRIGGER IF NOT EXISTS history_on_change AFTER UPDATE OF opted_out ON optouts
+    WHEN OLD.opted_out IS NOT NEW.opted_out
+    BEGIN
+        INSERT INTO history (sender_id, recipient, opted_out, source, at)
+        VALUES (NEW.sender_id, NEW.recipient, NEW.opted_out, NEW.source, NEW.updated_at);
+    END
+    """,
+    f"""
     CREATE VIEW IF NOT EXISTS optouts_readable AS
     SELECT s.sender, '+' || o.recipient AS recipient,
            CASE o.opted_out WHEN 1 THEN 'opted-out' ELSE 'opted-in' END AS status,
-           o.country, o.source, o.created_at, o.updated_at
-    FROM optouts o JOIN senders s ON s.id = o.sender_id
+           o.country, o.source,
+           {_ISO.format("o.created_at")} AS created_at,
+           {_ISO.format("o.updated_at")} AS updated_at
+    FROM optouts AS o JOIN senders AS s ON s.id = o.sender_id
+    """,
+    f"""
+    CREATE VIEW IF NOT EXISTS history_readable AS
+    SELECT h.id, s.sender, '+' || h.recipient AS recipient,
+           CASE h.opted_out WHEN 1 THEN 'opt-out' ELSE 'opt-in' END AS action,
+           h.source, {_ISO.format("h.at")} AS at
+    FROM history AS h JOIN senders AS s ON s.id = h.sender_id
     """,
 )

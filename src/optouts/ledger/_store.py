@@ -1,7 +1,7 @@
 """SQLite storage for the ledger: set-based statements, WAL, safe with several processes.
 
-Each batch is one statement per table over a JSON array (``json_each``), never a query
-per number. Writes take the write lock up front (``BEGIN IMMEDIATE``) and wait for other
+Each batch is one statement over a JSON array (``json_each``), never a query per number;
+the schema's triggers write the history rows inside the same statement. Writes take the write lock up front (``BEGIN IMMEDIATE``) and wait for other
 writers up to ``busy_timeout``, so two processes adding at once both succeed.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,19 +18,12 @@ from ._schema import SCHEMA_VERSION, STATEMENTS
 
 __all__ = ["Row", "SQLiteLedger"]
 
-Row = tuple[str, int, int, "str | None", str, str, int]
+Row = tuple[str, int, int, "str | None", str, int, int]
 """sender, recipient digits, opted_out, country, source, updated_at, sender id."""
 
-_ADD_HISTORY = """
-INSERT INTO history (sender_id, recipient, action, source, at)
-SELECT ?1, json_extract(j.value, '$[0]'), ?5, ?3, ?4
-FROM json_each(?2) AS j
-LEFT JOIN optouts AS o ON o.sender_id = ?1 AND o.recipient = json_extract(j.value, '$[0]')
-WHERE o.opted_out IS NOT ?6
-"""
 _UPSERT = """
 INSERT INTO optouts (sender_id, recipient, opted_out, country, source, created_at, updated_at)
-SELECT ?1, json_extract(value, '$[0]'), ?5, json_extract(value, '$[1]'), ?3, ?4, ?4
+SELECT ?1, value, ?5, ?6, ?3, ?4, ?4
 FROM json_each(?2) WHERE true
 ON CONFLICT (sender_id, recipient) DO UPDATE
 SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
@@ -58,7 +51,6 @@ class SQLiteLedger:
         with self._lock:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA cache_size = -65536")
             self._db.execute("PRAGMA temp_store = MEMORY")
             with self._write():
@@ -101,20 +93,19 @@ class SQLiteLedger:
     def set_state(
         self,
         sender: str,
-        pairs: Sequence[tuple[int, str | None]],
+        by_country: Mapping[str | None, Sequence[int]],
         *,
         opted_out: bool,
         source: str,
-        at: str,
+        at: int,
     ) -> None:
-        """Set every (recipient, country) pair of ``sender`` to one state, logging real changes."""
-        payload = json.dumps(pairs)
+        """Set recipients (digits, grouped by country) to one state at ``at`` (µs since epoch)."""
         state = 1 if opted_out else 0
-        action = "opt-out" if opted_out else "opt-in"
         with self._lock, self._write():
             sender_id = self._sender_id(sender, create=True)
-            self._db.execute(_ADD_HISTORY, (sender_id, payload, source, at, action, state))
-            self._db.execute(_UPSERT, (sender_id, payload, source, at, state))
+            for country, recipients in by_country.items():
+                payload = json.dumps(recipients)
+                self._db.execute(_UPSERT, (sender_id, payload, source, at, state, country))
 
     def opted_out(self, senders: Sequence[str], recipients: Sequence[int]) -> set[int]:
         """Those of ``recipients`` opted out of any of ``senders``."""

@@ -1,0 +1,156 @@
+"""Ledger throughput: build, check and import a million pairs through ``optouts.Client``.
+
+Compares the end-to-end check (numbers validated, deduplicated, batched, results in input
+order) with a raw ``sqlite3`` script doing the same lookups on the same file, in the same
+run. Targets on a 2-core machine: check >= 300,000 recipients/s, import >= 200,000
+pairs/s, peak RSS <= 300 MB.
+
+    python benchmarks/bench_ledger.py [--size 1000000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import itertools
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import optouts
+
+SENDER = "+18005550100"
+AREA_CODES = ("202", "206", "212", "303", "305", "312", "404", "415", "503", "512", "602", "617")
+CHUNK = 10_000
+
+
+def number(index: int) -> str:
+    """The index-th of 96 million distinct, valid-looking US numbers."""
+    area = AREA_CODES[index % len(AREA_CODES)]
+    rest = index // len(AREA_CODES)
+    return f"+1{area}{200 + rest % 800:03d}{rest // 800 % 10_000:04d}"
+
+
+def members(size: int) -> Iterator[str]:
+    return (number(i) for i in range(size))
+
+
+def probe(size: int) -> Iterator[str]:
+    """Half ledger members, half strangers, in a scrambled order, generated lazily."""
+    step = 7_919  # prime, so k -> k * step mod size visits every slot once
+    half = size // 2
+    for k in range(size):
+        slot = k * step % size
+        yield number(slot) if slot < half else number(size + slot)
+
+
+def imports(size: int) -> Iterator[str]:
+    return (number(2 * size + i) for i in range(size))
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    value = action()
+    return time.perf_counter() - started, value
+
+
+def peak_rss_mb() -> float:
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 1024 / (1024 if sys.platform == "darwin" else 1)  # macOS reports bytes
+
+
+def raw_lookups(path: Path, recipients: Iterable[str]) -> int:
+    """What a careful hand-written script does: batched set lookups, no validation."""
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA cache_size = -65536")
+    (sender_id,) = db.execute("SELECT id FROM senders WHERE sender = ?", (SENDER,)).fetchone()
+    query = (
+        "SELECT o.recipient FROM json_each(?) AS j CROSS JOIN optouts AS o "
+        "ON o.sender_id = ? AND o.recipient = j.value WHERE o.opted_out = 1"
+    )
+    opted_out = 0
+    batch = list(itertools.islice(recipients, CHUNK))
+    while batch:
+        digits = [int(r[1:]) for r in batch]
+        found = {row[0] for row in db.execute(query, (json.dumps(digits), sender_id))}
+        opted_out += sum(d in found for d in digits)
+        batch = list(itertools.islice(recipients, CHUNK))
+    db.close()
+    return opted_out
+
+
+def run(size: int) -> dict[str, Any]:
+    """Inputs are built before each timed step, as a caller holding a list would have them."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ledger.db"
+        with optouts.Client("local", database=str(path)) as client:
+            batch = list(members(size))
+            build_s, built_ok = timed(lambda: client.add(SENDER, batch).ok)
+            assert built_ok
+
+            batch = list(probe(size))
+
+            def check_all() -> int:
+                return sum(1 for item in client.check(SENDER, batch) if item.opted_out)
+
+            check_s, opted_out = timed(check_all)
+            raw_s, raw_opted_out = timed(lambda: raw_lookups(path, iter(batch)))
+
+            batch = list(imports(size))
+            import_s, imported_ok = timed(lambda: client.add("+18005550111", batch).ok)
+            assert imported_ok
+    assert opted_out == raw_opted_out == size // 2, (opted_out, raw_opted_out)
+    return {
+        "size": size,
+        "build_pairs_per_s": size / build_s,
+        "check_recipients_per_s": size / check_s,
+        "check_seconds": check_s,
+        "raw_sqlite_check_seconds": raw_s,
+        "check_vs_raw_sqlite": check_s / raw_s,
+        "import_pairs_per_s": size / import_s,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def report(figures: dict[str, Any]) -> Iterator[str]:
+    yield f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    yield f"ledger of {figures['size']:,} pairs"
+    yield f"  build (Client.add):   {figures['build_pairs_per_s']:>12,.0f} pairs/s"
+    yield (
+        f"  check (Client.check): {figures['check_recipients_per_s']:>12,.0f} recipients/s "
+        f"(target >= 300,000)"
+    )
+    yield (
+        f"  raw sqlite3 lookups:  {figures['size'] / figures['raw_sqlite_check_seconds']:>12,.0f} "
+        f"recipients/s -> optouts takes {figures['check_vs_raw_sqlite']:.2f}x the raw script's time"
+    )
+    yield f"  import (Client.add):  {figures['import_pairs_per_s']:>12,.0f} pairs/s (target >= 200,000)"
+    yield f"  peak RSS:             {figures['peak_rss_mb']:>12,.0f} MB (target <= 300)"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    figures = run(args.size)
+    print(json.dumps(figures, indent=2) if args.json else "\n".join(report(figures)))
+    met = (
+        figures["check_recipients_per_s"] >= 300_000
+        and figures["import_pairs_per_s"] >= 200_000
+        and figures["peak_rss_mb"] <= 300
+    )
+    if args.size == 1_000_000 and not met:
+        print("one or more targets missed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Registers the ``azure`` provider and the ``optouts emulate azure`` command with optouts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+import optouts
+from optouts.emulators import serve
+
+from ._emulator import DEFAULT_ACCESS_KEY, AzureEmulator
+from ._provider import AzureProvider
+
+
+@optouts.hookimpl
+def register_providers(register: Callable[[type[optouts.Provider]], None]) -> None:
+    register(AzureProvider)
+
+
+@click.command("azure")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="0 picks a free port.",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds added to every answer.",
+)
+@click.option(
+    "--fault-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of requests that meet a fault: 5xx, per-recipient 500s or a dropped connection.",
+)
+@click.option(
+    "--throttle-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of requests answered 429.",
+)
+@click.option(
+    "--retry-after",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Retry-After seconds sent with 429s.",
+)
+@click.option("--seed", type=int, default=None, help="Make faults repeat run after run.")
+@click.option(
+    "--access-key",
+    default=DEFAULT_ACCESS_KEY,
+    help="Base64 key the emulator verifies signatures with (default: a fixed development key).",
+)
+def emulate_azure(
+    port: int,
+    latency: float,
+    fault_rate: float,
+    throttle_rate: float,
+    retry_after: float,
+    seed: int | None,
+    access_key: str,
+) -> None:
+    """Serve an emulator of Azure Communication Services SMS opt-outs on 127.0.0.1."""
+    try:
+        app = AzureEmulator(
+            access_key=access_key,
+            latency=latency,
+            fault_rate=fault_rate,
+            throttle_rate=throttle_rate,
+            retry_after=retry_after,
+            seed=seed,
+        )
+    except ValueError:
+        raise click.BadParameter("not valid base64", param_hint="--access-key") from None
+
+    def ready(base_url: str) -> None:
+        click.echo(f"Azure opt-outs emulator listening on {base_url} (Ctrl+C stops it)")
+        click.echo("Point optouts at it with:")
+        click.echo("  export OPTOUTS_PROVIDER=azure")
+        click.echo(f"  export OPTOUTS_AZURE_CONNECTION_STRING='{app.connection_string(base_url)}'")
+
+    serve(app, port=port, on_ready=ready)
+
+
+@optouts.hookimpl
+def register_emulators(emulate: click.Group) -> None:
+    emulate.add_command(emulate_azure)

@@ -1,0 +1,110 @@
+"""RingCentral error bodies mapped onto the core exceptions, keyed on codes, never on text.
+
+Three shapes come back: v1 (``ASGErrorResponse``: top-level ``errorCode`` plus
+``errors[]``), v2 (``errors[]`` whose entries may name a ``parameterName``) and OAuth (RFC
+6749 ``error`` plus RingCentral's ``errors[]``). Request headers never reach a message:
+they carry the bearer token.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from optouts import AuthenticationError, ProviderError, RateLimited
+
+__all__ = [
+    "DEFAULT_RETRY_AFTER",
+    "OAUTH_PATH_PREFIX",
+    "PROVIDER",
+    "TOKEN_EXPIRED",
+    "error_code",
+    "error_from_response",
+    "json_body",
+    "retry_after",
+]
+
+PROVIDER = "ringcentral"
+TOKEN_EXPIRED = "OAU-128"
+"""A 401 with this code means the access token expired: renew once and send again."""
+DEFAULT_RETRY_AFTER = 60.0
+"""RingCentral asks for at least 30 s when a 429 carries no Retry-After; 60 s is safe."""
+OAUTH_PATH_PREFIX = "/restapi/oauth/"
+_REQUEST_ID_HEADER = "RCRequestId"
+_AUTH_STATUSES = (401, 403)
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The decoded JSON body, or None when there is none or it is not JSON."""
+    try:
+        return json.loads(response.content) if response.content else None
+    except ValueError:
+        return None
+
+
+def _entries(body: Any) -> list[dict[str, Any]]:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return []
+    return [entry for entry in errors if isinstance(entry, dict)]
+
+
+def error_code(body: Any) -> str | None:
+    """The vendor's code: v1 top-level ``errorCode``, else the first ``errors[]`` code, else
+    the OAuth ``error``."""
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("errorCode"), str):
+        return str(body["errorCode"])
+    for entry in _entries(body):
+        if isinstance(entry.get("errorCode"), str):
+            return str(entry["errorCode"])
+    error = body.get("error")
+    return error if isinstance(error, str) else None
+
+
+def retry_after(response: httpx.Response) -> float:
+    """Seconds a 429 asks us to wait: Retry-After, or 60 s when absent or unreadable."""
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else DEFAULT_RETRY_AFTER
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+
+
+def _describe(body: Any, status_code: int) -> str:
+    """A readable message from the vendor's own fields (no request data of ours)."""
+    if not isinstance(body, dict):
+        return f"RingCentral answered HTTP {status_code}"
+    parts: list[str] = []
+    top = body.get("message") or body.get("error_description")
+    if isinstance(top, str) and top:
+        parts.append(top)
+    for entry in _entries(body):
+        message = entry.get("message")
+        if isinstance(message, str) and message and message not in parts:
+            parameter = entry.get("parameterName")
+            parts.append(f"{message} [parameter {parameter}]" if parameter else message)
+    return "; ".join(parts) or f"RingCentral answered HTTP {status_code}"
+
+
+def error_from_response(response: httpx.Response) -> ProviderError:
+    """The core exception for a RingCentral error response (any status >= 400)."""
+    body = json_body(response)
+    status = response.status_code
+    code = error_code(body)
+    message = _describe(body, status)
+    request_id = response.headers.get(_REQUEST_ID_HEADER)
+    common: dict[str, Any] = {
+        "provider": PROVIDER,
+        "status_code": status,
+        "code": code,
+        "request_id": request_id,
+    }
+    if status == 429:
+        return RateLimited(message, retry_after=retry_after(response), **common)
+    is_oauth = response.request.url.path.startswith(OAUTH_PATH_PREFIX)
+    if status in _AUTH_STATUSES or (is_oauth and 400 <= status < 500):
+        return AuthenticationError(message, **common)
+    return ProviderError(message, **common)

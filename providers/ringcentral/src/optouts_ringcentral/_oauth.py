@@ -1,0 +1,321 @@
+"""OAuth 2.0 for RingCentral as an ``httpx.Auth``: JWT bearer grant, proactive renewal, revoke.
+
+The Auth group allows about five requests a minute and five live sessions per user, so a
+login per request would lock an account out within seconds. One ``RingCentralAuth`` holds
+one token for every request a provider sends, renews it shortly before it expires (with
+the refresh token when one was issued, else by presenting the JWT again) and lets exactly
+one renewal run at a time, whether the callers are threads, asyncio tasks or both.
+
+The renewal logic is a pure generator (``_renewal``) shared by the two flows httpx drives:
+``sync_auth_flow`` waits on a ``threading.Lock``; ``async_auth_flow`` queues tasks on an
+``asyncio.Lock`` of their loop and then takes the same thread lock without blocking the
+loop. Every renewal bumps a *generation*: a caller that finds the generation moved on while
+it waited uses the new token instead of asking for another.
+
+If the token endpoint refuses, the flow stops and its answer becomes the response of the
+request that needed the token, so the provider maps it (AuthenticationError, RateLimited,
+a retryable 5xx) exactly like any other error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from typing import Any
+
+import attrs
+import httpx
+from optouts import Secret
+
+from ._errors import OAUTH_PATH_PREFIX, TOKEN_EXPIRED, error_code, json_body
+from ._ratelimit import AUTH_GROUP, Pacer
+
+__all__ = ["JWT_GRANT", "RingCentralAuth", "TokenState"]
+
+logger = logging.getLogger("optouts.ringcentral")
+
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_PATH = "/restapi/oauth/token"
+REVOKE_PATH = "/restapi/oauth/revoke"
+_FORM = "application/x-www-form-urlencoded"
+_MAX_EARLY = 60.0
+"""Renew at most this many seconds before expiry (a tenth of the lifetime when shorter)."""
+_POLL = 0.005
+
+
+@attrs.define(repr=False)
+class TokenState:
+    """The live token and when to stop using it; never printed."""
+
+    access_token: str
+    renew_at: float
+    expires_at: float
+    refresh_token: str | None = None
+    refresh_expires_at: float = 0.0
+
+    def __repr__(self) -> str:
+        return f"<TokenState renew_at={self.renew_at:.1f} refresh={self.refresh_token is not None}>"
+
+
+class RingCentralAuth(httpx.Auth):
+    """Bearer tokens for API requests; HTTP Basic client credentials for the OAuth endpoints."""
+
+    def __init__(
+        self,
+        server_url: str,
+        client_id: str,
+        client_secret: Secret,
+        jwt: Secret,
+        *,
+        pacer: Pacer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.server_url = server_url.rstrip("/")
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self._jwt = jwt
+        self._pacer = pacer or Pacer(clock=clock)
+        self._clock = clock
+        self._sleep = sleep
+        self._async_sleep = async_sleep
+        self._state_lock = threading.Lock()
+        self._renewing = threading.Lock()
+        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._token: TokenState | None = None
+        self._generation = 0
+        self.token_requests = 0
+        """Token endpoint calls made (logins and refreshes), for tests and diagnostics."""
+
+    def __repr__(self) -> str:
+        return (
+            f"<RingCentralAuth server_url={self.server_url!r} client_id={self.client_id!r} "
+            f"logged_in={self._token is not None}>"
+        )
+
+    # --- token state (pure, under the state lock) -------------------------------------
+
+    def _usable(self) -> tuple[str | None, int]:
+        """The current token if it is not due for renewal, with its generation."""
+        with self._state_lock:
+            token = self._token
+            if token is not None and self._clock() < token.renew_at:
+                return token.access_token, self._generation
+            return None, self._generation
+
+    def _store(self, body: dict[str, Any], now: float) -> None:
+        lifetime = float(body.get("expires_in") or 3600)
+        refresh = body.get("refresh_token")
+        refresh_lifetime = float(body.get("refresh_token_expires_in") or 0)
+        with self._state_lock:
+            self._token = TokenState(
+                access_token=str(body["access_token"]),
+                renew_at=now + lifetime - min(_MAX_EARLY, lifetime / 10),
+                expires_at=now + lifetime,
+                refresh_token=str(refresh) if refresh else None,
+                refresh_expires_at=now + refresh_lifetime if refresh_lifetime else now + lifetime,
+            )
+            self._generation += 1
+
+    def _grant(self) -> tuple[str, dict[str, str]]:
+        """Refresh when a live refresh token is held, otherwise present the JWT again."""
+        with self._state_lock:
+            token = self._token
+            if token and token.refresh_token and self._clock() < token.refresh_expires_at - 1:
+                return "refresh", {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
+        return "jwt", {"grant_type": JWT_GRANT, "assertion": self._jwt.reveal()}
+
+    def _forget_refresh_token(self) -> None:
+        with self._state_lock:
+            if self._token is not None:
+                self._token.refresh_token = None
+
+    def _basic(self, request: httpx.Request) -> None:
+        header = httpx.BasicAuth(self.client_id, self._client_secret.reveal())._auth_header
+        request.headers["Authorization"] = header
+
+    def _token_request(self, form: dict[str, str]) -> httpx.Request:
+        request = httpx.Request(
+            "POST",
+            self.server_url + TOKEN_PATH,
+            data=form,
+            headers={"Accept": "application/json", "Content-Type": _FORM},
+        )
+        self._basic(request)
+        return request
+
+    def _renewal(self, generation: int) -> Generator[httpx.Request | float, httpx.Response, httpx.Response | None]:
+        """Get a new token unless someone did since ``generation``; returns a failed answer.
+
+        Runs with the renewal lock held. Yields seconds to wait (Auth-group pacing) and
+        requests to send; the driver reads each response body before sending it back.
+        """
+        with self._state_lock:
+            fresh = self._token is not None and self._clock() < self._token.renew_at
+            if self._generation != generation and fresh:
+                return None
+        for _ in range(2):
+            kind, form = self._grant()
+            delay = self._pacer.reserve(AUTH_GROUP)
+            if delay > 0:
+                yield delay
+            self.token_requests += 1
+            logger.debug("requesting a token (%s grant)", kind)
+            response = yield self._token_request(form)
+            self._pacer.observe(TOKEN_PATH, response)
+            body = json_body(response)
+            if response.status_code == 200 and isinstance(body, dict) and "access_token" in body:
+                self._store(body, self._clock())
+                return None
+            if kind == "refresh" and response.status_code in (400, 401):
+                # Refresh tokens are single-use and may be revoked: fall back to the JWT.
+                logger.debug("refresh refused (%s); presenting the JWT again", error_code(body))
+                self._forget_refresh_token()
+                continue
+            return response
+        return response
+
+    def _authorize(self, request: httpx.Request, token: str) -> None:
+        request.headers["Authorization"] = f"Bearer {token}"
+
+    @staticmethod
+    def _is_oauth(request: httpx.Request) -> bool:
+        return request.url.path.startswith(OAUTH_PATH_PREFIX)
+
+    @staticmethod
+    def _token_died(response: httpx.Response) -> bool:
+        return response.status_code == 401
+
+    def _should_renew(self, response: httpx.Response, generation: int) -> bool:
+        """A 401 is worth one more try when the token expired or was replaced meanwhile."""
+        with self._state_lock:
+            replaced = self._generation != generation
+        return replaced or error_code(json_body(response)) == TOKEN_EXPIRED
+
+    # --- revoke --------------------------------------------------------------------------
+
+    def revoke_request(self) -> httpx.Request | None:
+        """The request that ends the session, or None when there is none; forgets the token."""
+        with self._state_lock:
+            token, self._token = self._token, None
+            self._generation += 1
+        if token is None:
+            return None
+        return httpx.Request(
+            "POST",
+            self.server_url + REVOKE_PATH,
+            data={"token": token.access_token},
+            headers={"Content-Type": _FORM},
+        )
+
+    # --- the two flows httpx drives -----------------------------------------------------
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._is_oauth(request):
+            self._basic(request)
+            yield request
+            return
+        for attempt in range(2):
+            token, generation = self._usable()
+            if token is None:
+                with self._renewing:
+                    failure = yield from self._drive_sync(self._renewal(generation))
+                if failure is not None:
+                    return
+                token, generation = self._usable()
+                if token is None:  # pragma: no cover - a token just stored is usable
+                    return
+            self._authorize(request, token)
+            response = yield request
+            if attempt or not self._token_died(response):
+                return
+            response.read()
+            if not self._should_renew(response, generation):
+                return
+            self._expire(generation)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self._is_oauth(request):
+            self._basic(request)
+            yield request
+            return
+        for attempt in range(2):
+            token, generation = self._usable()
+            if token is None:
+                failure: httpx.Response | None = None
+                async with self._loop_lock():
+                    await self._acquire_thread_lock()
+                    try:
+                        renewal = self._renewal(generation)
+                        reply: httpx.Response | None = None
+                        while True:
+                            try:
+                                step = renewal.send(reply) if reply is not None else next(renewal)
+                            except StopIteration as stop:
+                                failure = stop.value
+                                break
+                            if isinstance(step, float):
+                                await self._async_sleep(step)
+                                reply = None
+                                continue
+                            reply = yield step
+                            await reply.aread()
+                    finally:
+                        self._renewing.release()
+                if failure is not None:
+                    return
+                token, generation = self._usable()
+                if token is None:  # pragma: no cover - a token just stored is usable
+                    return
+            self._authorize(request, token)
+            response = yield request
+            if attempt or not self._token_died(response):
+                return
+            await response.aread()
+            if not self._should_renew(response, generation):
+                return
+            self._expire(generation)
+
+    def _drive_sync(
+        self, renewal: Generator[httpx.Request | float, httpx.Response, httpx.Response | None]
+    ) -> Generator[httpx.Request, httpx.Response, httpx.Response | None]:
+        reply: httpx.Response | None = None
+        while True:
+            try:
+                step = renewal.send(reply) if reply is not None else next(renewal)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(step, float):
+                self._sleep(step)
+                reply = None
+                continue
+            reply = yield step
+            reply.read()
+
+    def _expire(self, generation: int) -> None:
+        """Mark the token of ``generation`` due, so the next pass renews it (once)."""
+        with self._state_lock:
+            if self._generation == generation and self._token is not None:
+                self._token.renew_at = self._clock() - 1
+
+    def _loop_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        with self._state_lock:
+            lock = self._loop_locks.get(loop)
+            if lock is None:
+                lock = self._loop_locks[loop] = asyncio.Lock()
+            return lock
+
+    async def _acquire_thread_lock(self) -> None:
+        """Take the cross-thread renewal lock without blocking the event loop."""
+        while not self._renewing.acquire(blocking=False):
+            await asyncio.sleep(_POLL)

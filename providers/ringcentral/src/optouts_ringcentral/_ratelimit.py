@@ -1,0 +1,162 @@
+"""Pacing under RingCentral's per-group rate limits, learned from the response headers.
+
+RingCentral counts requests per user, app and *group* (Light, Medium, Heavy, Auth) over a
+window, advertises the budget in ``X-Rate-Limit-*`` headers and answers 429 beyond it; a
+request sent during the penalty that follows restarts the penalty. So the cheapest request
+is the one that is never refused: each exchange asks the pacer for a *reservation* ("wait
+this long, then send") before sending, and the pacer hands them out so that no window ever
+holds more than the group's limit.
+
+The pacer keeps, per group, the times of the last ``limit`` sends it scheduled (a sliding
+window, which is stricter than a fixed one, so it is safe whichever the server uses) and
+a "blocked until" instant set by a 429. Sends that the server counted but we did not make
+(another process with the same credentials) show up as a lower ``Remaining`` than ours
+would give, and are recorded as phantom sends. It is thread-safe and does no waiting
+itself: callers sleep (sync) or await (async) the delay it returns.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import attrs
+import httpx
+
+from ._errors import retry_after
+
+__all__ = ["AUTH_GROUP", "DEFAULT_LIMITS", "LIGHT_GROUP", "GroupState", "Pacer"]
+
+logger = logging.getLogger("optouts.ringcentral")
+
+AUTH_GROUP = "Auth"
+LIGHT_GROUP = "Light"
+DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
+    "Light": (50, 60.0),
+    "Medium": (40, 60.0),
+    "Heavy": (10, 60.0),
+    "Auth": (5, 60.0),
+}
+"""Published limits per 60 s, used until a response tells the real ones."""
+
+
+@attrs.define
+class GroupState:
+    """What the pacer knows of one rate-limit group."""
+
+    limit: int
+    window: float
+    sends: list[float] = attrs.field(factory=list)
+    """Scheduled send times (ours and phantom), sorted, at most ``limit`` kept."""
+    blocked_until: float = 0.0
+
+
+class Pacer:
+    """Hands out send times per rate-limit group; shared by every exchange of a provider.
+
+    ``margin`` widens the window a little so that network jitter between our send time and
+    the server's arrival time cannot squeeze ``limit + 1`` requests into one server window.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        margin: float = 0.02,
+        slack: float = 0.05,
+    ) -> None:
+        self._clock = clock
+        self._margin = margin
+        self._slack = slack
+        self._lock = threading.Lock()
+        self._groups: dict[str, GroupState] = {}
+        self._endpoint_groups: dict[str, str] = {}
+        self.penalties = 0
+        """How many 429s this pacer has seen (for tests and benchmarks)."""
+
+    def group_of(self, endpoint: str, default: str = LIGHT_GROUP) -> str:
+        """The group an endpoint was last seen in, else the spec's ``x-throttling-group``."""
+        with self._lock:
+            return self._endpoint_groups.get(endpoint, default)
+
+    def _state(self, group: str) -> GroupState:
+        state = self._groups.get(group)
+        if state is None:
+            limit, window = DEFAULT_LIMITS.get(group, DEFAULT_LIMITS[LIGHT_GROUP])
+            state = self._groups[group] = GroupState(limit, window)
+        return state
+
+    def _effective_window(self, state: GroupState) -> float:
+        return state.window * (1 + self._margin) + self._slack
+
+    def reserve(self, group: str) -> float:
+        """Seconds to wait before sending one request to ``group``; the slot is then taken."""
+        with self._lock:
+            state = self._state(group)
+            now = self._clock()
+            start = max(now, state.blocked_until, state.sends[-1] if state.sends else now)
+            if len(state.sends) >= state.limit:
+                start = max(start, state.sends[-state.limit] + self._effective_window(state))
+            state.sends.append(start)
+            del state.sends[: -state.limit]
+            return start - now
+
+    def blocked_for(self, group: str) -> float:
+        """Seconds left of a 429 penalty on ``group`` (0 when none)."""
+        with self._lock:
+            state = self._groups.get(group)
+            return max(0.0, state.blocked_until - self._clock()) if state else 0.0
+
+    def observe(self, endpoint: str, response: httpx.Response) -> None:
+        """Learn the group, its budget and any penalty from a response's headers."""
+        headers = response.headers
+        with self._lock:
+            group = headers.get("X-Rate-Limit-Group") or self._endpoint_groups.get(endpoint)
+            if group is None:
+                group = LIGHT_GROUP
+            self._endpoint_groups[endpoint] = group
+            state = self._state(group)
+            now = self._clock()
+            limit = _int(headers.get("X-Rate-Limit-Limit"))
+            window = _int(headers.get("X-Rate-Limit-Window"))
+            if limit is not None and limit > 0 and limit != state.limit:
+                state.limit = limit
+                del state.sends[:-limit]
+            if window is not None and window > 0:
+                state.window = float(window)
+            if response.status_code == 429:
+                wait = retry_after(response)
+                self.penalties += 1
+                state.blocked_until = max(state.blocked_until, now + wait)
+                # The server's count starts afresh after a penalty; ours must not hold
+                # the old sends against the first requests after it.
+                state.sends.clear()
+                logger.info("rate limited in group %s: sending nothing for %.1fs", group, wait)
+                return
+            remaining = _int(headers.get("X-Rate-Limit-Remaining"))
+            if remaining is not None:
+                self._record_others(state, now, remaining)
+
+    def _record_others(self, state: GroupState, now: float, remaining: int) -> None:
+        """Count sends the server saw but we did not schedule, as phantoms at ``now``."""
+        since = now - self._effective_window(state)
+        ours = len(state.sends) - bisect.bisect_right(state.sends, since)
+        others = state.limit - remaining - ours
+        if others > 0:
+            for _ in range(others):
+                bisect.insort(state.sends, now)
+            del state.sends[: -state.limit]
+
+
+def _int(value: str | None) -> int | None:
+    """Header values such as ``60`` (the window may also come as ``60s``)."""
+    if value is None:
+        return None
+    text = value.strip().rstrip("s")
+    try:
+        return int(float(text))
+    except ValueError:
+        return None
