@@ -94,6 +94,12 @@ def response_definition(status: int) -> str:
     )
 
 
+@pytest.fixture(scope="session")
+def conforms_response(conforms: Validator) -> Callable[[httpx.Response], None]:
+    """Fails the test unless the answer's body fits the spec's shape for its status."""
+    return lambda response: conforms(response_definition(response.status_code), response.json())
+
+
 class Conformance(httpx.AsyncBaseTransport, httpx.BaseTransport):
     """Wraps a transport and checks every request body and answer against the spec."""
 
@@ -122,6 +128,12 @@ class Conformance(httpx.AsyncBaseTransport, httpx.BaseTransport):
         await response.aread()
         self._check_response(response)
         return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 @pytest.fixture
@@ -183,12 +195,14 @@ def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
 def scrub_request(request: Any) -> Any:
     """Runs on a copy before recording and before matching: no key or signature is kept."""
     parts = urlsplit(request.uri)
-    request.uri = urlunsplit((parts.scheme and "https", RECORDED_HOST, *parts[2:]))
+    request.uri = urlunsplit(("https", RECORDED_HOST, *parts[2:]))
     for name in list(request.headers):
         if name.lower() in {"authorization", "x-ms-client-request-id", "host"}:
             request.headers[name] = SCRUBBED
     if isinstance(request.body, bytes):
-        request.body = re.sub(rb"(?i)accesskey=[^;\"&]*", b"accesskey=" + SCRUBBED.encode(), request.body)
+        request.body = re.sub(
+            rb"(?i)accesskey=[^;\"&]*", b"accesskey=" + SCRUBBED.encode(), request.body
+        )
     return request
 
 

@@ -74,6 +74,7 @@ def test_signature_vectors(url: str, body: bytes, content_hash: str, signature: 
 def test_vectors_follow_the_documented_algorithm(
     url: str, body: bytes, content_hash: str, signature: str
 ) -> None:
+    assert base64.b64encode(hashlib.sha256(body).digest()).decode() == content_hash
     parsed = httpx.URL(url)
     host = parsed.host + (f":{parsed.port}" if parsed.port else "")
     path_and_query = parsed.path + "?" + parsed.query.decode()
@@ -81,9 +82,12 @@ def test_vectors_follow_the_documented_algorithm(
 
 
 def test_empty_body_hash_is_the_documented_one() -> None:
-    assert signed("https://x.communication.azure.com/sms/optouts:add", b"").headers[
-        "x-ms-content-sha256"
-    ] == EMPTY_HASH
+    assert (
+        signed("https://x.communication.azure.com/sms/optouts:add", b"").headers[
+            "x-ms-content-sha256"
+        ]
+        == EMPTY_HASH
+    )
 
 
 def test_default_port_is_left_out_of_the_host() -> None:
@@ -116,7 +120,10 @@ def test_the_body_is_read_before_signing() -> None:
 
 
 async def test_async_flow_signs_the_same() -> None:
-    url, body = "https://contoso.communication.azure.com/sms/optouts:add?api-version=2026-01-23", SAMPLE_BODY
+    url, body = (
+        "https://contoso.communication.azure.com/sms/optouts:add?api-version=2026-01-23",
+        SAMPLE_BODY,
+    )
     request = httpx.Request("POST", url, content=body)
     flow = HMACAuth(RAW_KEY, clock=lambda: WHEN).async_auth_flow(request)
     sent = await flow.__anext__()

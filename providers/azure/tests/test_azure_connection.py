@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import logging
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 import optouts
@@ -148,7 +150,7 @@ def test_both_forms_at_once_are_refused(monkeypatch: pytest.MonkeyPatch) -> None
         {"endpoint": ENDPOINT, "access_key": KEY[:-2] + "!!"},
     ],
 )
-def test_malformed_settings_never_print_the_key(settings: dict[str, str]) -> None:
+def test_malformed_settings_never_print_the_key(settings: dict[str, Any]) -> None:
     with pytest.raises(optouts.ConfigurationError) as raised:
         optouts.Client("azure", **settings)
     message = str(raised.value)
@@ -169,12 +171,26 @@ def test_future_dated_api_versions_are_accepted() -> None:
 
 def test_no_text_shows_the_key(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    client = optouts.Client("azure", connection_string=CONNECTION)
+
+    def refuse(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": {"code": "Denied", "message": "bad signature"}})
+
+    http = httpx.Client(transport=httpx.MockTransport(refuse))
+    client = optouts.Client("azure", connection_string=CONNECTION, http_client=http)
     provider = client.provider
     assert isinstance(provider, AzureProvider)
-    texts = [repr(client), repr(provider), str(provider), repr(provider.auth), repr(provider.connection)]
-    texts += [repr(vars(provider))]
+    with pytest.raises(optouts.AuthenticationError) as raised:
+        client.check("+18005550100", ["+12025550100"])
+    texts = [repr(client), repr(provider), str(provider), repr(provider.auth)]
+    texts += [
+        repr(provider.connection),
+        repr(vars(provider)),
+        str(raised.value),
+        repr(raised.value),
+    ]
+    texts += [caplog.text]
     for text in texts:
         assert KEY not in text
         assert repr(KEY_BYTES)[2:30] not in text
-    assert KEY not in caplog.text
+        assert "Signature=" not in text
+    http.close()

@@ -137,6 +137,7 @@ class AzureEmulator:
             return {recipient for s, recipient in self._opted_out if s == sender}
 
     def reset(self) -> None:
+        """Forget state, queued faults and the request count; replay the seed from the start."""
         with self._lock:
             self._opted_out.clear()
             self._queued.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable
 
 import click
@@ -9,8 +11,15 @@ import click
 import optouts
 from optouts.emulators import serve
 
-from ._emulator import DEFAULT_ACCESS_KEY, AzureEmulator
+from ._emulator import DEFAULT_ACCESS_KEY, AzureEmulator, DroppedConnection
 from ._provider import AzureProvider
+
+
+class _QuietDrops(logging.Filter):
+    """Drops the server's traceback for connections the emulator closes on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
 
 
 @optouts.hookimpl
@@ -87,7 +96,9 @@ def emulate_azure(
         click.echo("Point optouts at it with:")
         click.echo("  export OPTOUTS_PROVIDER=azure")
         click.echo(f"  export OPTOUTS_AZURE_CONNECTION_STRING='{app.connection_string(base_url)}'")
+        sys.stdout.flush()  # scripts read these lines through a pipe while the server runs
 
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     serve(app, port=port, on_ready=ready)
 
 

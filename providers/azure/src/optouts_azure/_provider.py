@@ -18,6 +18,7 @@ from optouts import (
     Capability,
     ConfigurationError,
     Exchange,
+    InvalidNumber,
     Provider,
     Results,
     Secret,
@@ -36,6 +37,8 @@ _CONNECTION_VARIABLES = (
     "OPTOUTS_AZURE_CONNECTION_STRING or COMMUNICATION_SERVICES_CONNECTION_STRING"
 )
 _USER_AGENT = "optouts-azure"
+_EVERY_SENDER = "*"
+"""The core's account-wide sender (RingCentral has one); Azure has no such thing."""
 
 
 def _revealed(value: Any) -> str | None:
@@ -178,6 +181,10 @@ class AzureProvider(Provider):
     def _exchange(
         self, operation: Operation, sender: str, recipients: Sequence[str]
     ) -> Exchange[Results]:
+        if sender == _EVERY_SENDER:
+            raise InvalidNumber(
+                sender, "Azure keeps opt-outs per sender; name the number or short code"
+            )
         response = yield self.build_request(operation, sender, recipients)
         if response is None:  # pragma: no cover - the runners always answer a request
             raise RuntimeError("the exchange got no response")

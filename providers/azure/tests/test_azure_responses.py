@@ -1,0 +1,393 @@
+"""How the provider reads Azure's answers, driven through optouts.Client over MockTransport,
+and the spec's published examples replayed through the parser."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+import optouts
+from optouts_azure import AzureProvider
+from optouts_azure._api import Operation
+from optouts_azure._responses import parse_results, raise_for_error, retry_after
+
+KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0wMDAwMDAwMA=="
+CONNECTION = f"endpoint=https://contoso.communication.azure.com/;accesskey={KEY}"
+SENDER = "+18005550100"
+A, B, C = "+12025550100", "+12025550101", "+12025550102"
+FAST = optouts.RetryPolicy(backoff=0.001, cap=0.01)
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def ok_items(request: httpx.Request, **extra: Any) -> httpx.Response:
+    body = json.loads(request.content)
+    return httpx.Response(
+        200,
+        json={
+            "value": [{"to": r["to"], "httpStatusCode": 200, **extra} for r in body["recipients"]]
+        },
+    )
+
+
+class Recorder:
+    """A MockTransport handler answering from a script, remembering what was asked."""
+
+    def __init__(self, *answers: Handler) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return answer(request)
+
+    def recipients(self, index: int) -> list[str]:
+        return [r["to"] for r in json.loads(self.requests[index].content)["recipients"]]
+
+
+@pytest.fixture
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Pauses the client asked for, recorded instead of slept."""
+    asked: list[float] = []
+    monkeypatch.setattr("time.sleep", asked.append)
+    return asked
+
+
+@pytest.fixture
+def client_for() -> Iterator[Callable[[Recorder], optouts.Client]]:
+    clients: list[optouts.Client] = []
+
+    def make(recorder: Recorder) -> optouts.Client:
+        http = httpx.Client(transport=httpx.MockTransport(recorder))
+        client = optouts.Client("azure", connection_string=CONNECTION, http_client=http, retry=FAST)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def json_error(status: int, body: Any, **headers: str) -> Handler:
+    return lambda _request: httpx.Response(status, json=body, headers=headers)
+
+
+def test_requests_are_signed_posts_to_the_operation(client_for: Any) -> None:
+    recorder = Recorder(ok_items)
+    client_for(recorder).add(SENDER, [A])
+    request = recorder.requests[0]
+    assert request.method == "POST"
+    assert str(request.url) == (
+        "https://contoso.communication.azure.com/sms/optouts:add?api-version=2026-01-23"
+    )
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["authorization"].startswith("HMAC-SHA256 SignedHeaders=")
+    assert json.loads(request.content) == {"from": SENDER, "recipients": [{"to": A}]}
+
+
+def test_validation_400_is_a_provider_error_with_the_fields(client_for: Any) -> None:
+    body = {
+        "type": "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+        "title": "One or more validation errors occurred.",
+        "status": 400,
+        "errors": {"From": ["The From field is required."]},
+        "traceId": "00-abc-def-00",
+    }
+    recorder = Recorder(json_error(400, body))
+    with pytest.raises(optouts.ProviderError) as raised:
+        client_for(recorder).check(SENDER, [A])
+    error = raised.value
+    assert type(error) is optouts.ProviderError
+    assert error.status_code == 400
+    assert "One or more validation errors occurred." in str(error)
+    assert "From: The From field is required." in str(error)
+    assert error.request_id == "00-abc-def-00"
+    assert not error.retryable
+    assert len(recorder.requests) == 1
+
+
+def test_standard_400_keeps_the_code(client_for: Any) -> None:
+    body = {
+        "error": {"code": "InvalidApiVersion", "message": "no such version", "innerError": None}
+    }
+    recorder = Recorder(json_error(400, body, **{"MS-CV": "cv-1"}))
+    with pytest.raises(optouts.ProviderError) as raised:
+        client_for(recorder).add(SENDER, [A])
+    assert raised.value.code == "InvalidApiVersion"
+    assert raised.value.request_id == "cv-1"
+    assert "no such version" in str(raised.value)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refusals_explain_the_two_likely_causes(client_for: Any, status: int) -> None:
+    body = {"error": {"code": "Denied", "message": "Signature verification failed."}}
+    recorder = Recorder(json_error(status, body, **{"x-ms-client-request-id": "req-9"}))
+    with pytest.raises(optouts.AuthenticationError) as raised:
+        client_for(recorder).check(SENDER, [A])
+    error = raised.value
+    assert error.status_code == status
+    assert error.code == "Denied"
+    assert error.request_id == "req-9"
+    assert "key may be wrong" in str(error)
+    assert "not be enabled" in str(error)
+    assert KEY not in str(error)
+    assert len(recorder.requests) == 1
+
+
+def test_empty_401_body_still_authenticates_nothing(client_for: Any) -> None:
+    recorder = Recorder(json_error(401, {"error": {"code": "Unauthorized", "message": ""}}))
+    with pytest.raises(optouts.AuthenticationError, match="HTTP 401"):
+        client_for(recorder).check(SENDER, [A])
+
+
+def test_429_is_retried_after_the_time_azure_asked(client_for: Any, pauses: list[float]) -> None:
+    throttled = json_error(
+        429, {"error": {"code": "TooManyRequests", "message": "slow"}}, **{"Retry-After": "7"}
+    )
+    recorder = Recorder(throttled, ok_items)
+    result = client_for(recorder).add(SENDER, [A, B])
+    assert result.ok
+    assert result.requests == 2
+    assert pauses == [7.0]
+
+
+def test_429_that_never_ends_raises_rate_limited() -> None:
+    response = httpx.Response(429, json={"error": {"code": "TooManyRequests", "message": "slow"}})
+    with pytest.raises(optouts.RateLimited) as raised:
+        raise_for_error(response)
+    assert raised.value.retry_after is None
+    assert raised.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "3"}, 3.0),
+        ({"Retry-After": "0.5"}, 0.5),
+        ({"Retry-After": "Thu, 10 Aug 2023 12:40:05 GMT"}, 10.0),
+        ({"Retry-After": "Thu, 10 Aug 2023 12:00:00 GMT"}, 0.0),
+        ({"retry-after-ms": "1500", "Retry-After": "9"}, 1.5),
+        ({"Retry-After": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_in_seconds_or_as_a_date(
+    headers: dict[str, str], expected: float | None
+) -> None:
+    response = httpx.Response(429, headers=headers)
+    assert retry_after(response, now=lambda: 1691671195.0) == expected
+
+
+def test_server_errors_are_retried(client_for: Any, pauses: list[float]) -> None:
+    failing = json_error(503, {"error": {"code": "ServiceUnavailable", "message": "busy"}})
+    recorder = Recorder(failing, failing, ok_items)
+    result = client_for(recorder).add(SENDER, [A])
+    assert result.ok
+    assert result.requests == 3
+    assert len(pauses) == 2
+
+
+@pytest.mark.usefixtures("pauses")
+def test_server_errors_that_persist_fail_each_recipient(client_for: Any) -> None:
+    recorder = Recorder(json_error(500, {"error": {"code": "InternalServerError", "message": "x"}}))
+    result = client_for(recorder).check(SENDER, [A, B])
+    assert [item.ok for item in result] == [False, False]
+    assert [item.opted_out for item in result] == [None, None]
+    assert {item.status_code for item in result} == {500}
+    assert result.requests == FAST.attempts
+
+
+@pytest.mark.usefixtures("pauses")
+def test_transport_errors_are_retried(client_for: Any) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    recorder = Recorder(refuse, ok_items)
+    assert client_for(recorder).add(SENDER, [A]).ok
+    assert len(recorder.requests) == 2
+
+
+def test_non_json_error_body_shows_status_and_excerpt() -> None:
+    html = "<html><body><h1>502 Bad Gateway</h1>" + "x" * 500 + "</body></html>"
+    recorder = Recorder(lambda _request: httpx.Response(502, text=html, headers={"MS-CV": "cv-2"}))
+    with pytest.raises(optouts.ProviderError) as raised:
+        raise_for_error(recorder(httpx.Request("POST", "https://x")))
+    message = str(raised.value)
+    assert "HTTP 502" in message
+    assert "<html><body><h1>502 Bad Gateway</h1>" in message
+    assert len(raised.value.message) < 300
+    assert raised.value.retryable
+    assert raised.value.request_id == "cv-2"
+
+
+def test_non_json_success_is_a_provider_error(client_for: Any) -> None:
+    recorder = Recorder(lambda _request: httpx.Response(200, text="OK"))
+    with pytest.raises(optouts.ProviderError, match="not JSON: 'OK'"):
+        client_for(recorder).add(SENDER, [A])
+
+
+def test_success_without_value_is_a_provider_error(client_for: Any) -> None:
+    recorder = Recorder(lambda _request: httpx.Response(200, json={"items": []}))
+    with pytest.raises(optouts.ProviderError, match="'value'"):
+        client_for(recorder).add(SENDER, [A])
+
+
+def test_per_recipient_failures_keep_the_vendor_message(client_for: Any) -> None:
+    def mixed(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            json={
+                "value": [
+                    {"to": A, "httpStatusCode": 200, "isOptedOut": True},
+                    {
+                        "to": B,
+                        "httpStatusCode": 400,
+                        "errorMessage": "Invalid recipient phone number format",
+                    },
+                    {"to": C, "httpStatusCode": 404},
+                ]
+            },
+        )
+
+    result = client_for(Recorder(mixed)).check(SENDER, [A, B, C])
+    assert [(i.ok, i.opted_out, i.status_code) for i in result] == [
+        (True, True, 200),
+        (False, None, 400),
+        (False, None, 404),
+    ]
+    assert result[1].error == "Invalid recipient phone number format"
+    assert result[2].error == "HTTP 404"
+    assert result.requests == 1
+
+
+@pytest.mark.usefixtures("pauses")
+def test_per_recipient_server_errors_are_sent_again_alone(client_for: Any) -> None:
+    def first(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            json={
+                "value": [
+                    {"to": A, "httpStatusCode": 200},
+                    {"to": B, "httpStatusCode": 500, "errorMessage": "Internal Server Error"},
+                    {"to": C, "httpStatusCode": 200},
+                ]
+            },
+        )
+
+    recorder = Recorder(first, ok_items)
+    result = client_for(recorder).add(SENDER, [A, B, C])
+    assert result.ok
+    assert recorder.recipients(1) == [B]
+
+
+def test_a_missing_flag_is_unknown_never_false(client_for: Any) -> None:
+    recorder = Recorder(ok_items)  # 200 items without isOptedOut
+    result = client_for(recorder).check(SENDER, [A])
+    assert result[0].opted_out is None
+    assert not result[0].ok
+    assert "unknown" in (result[0].error or "")
+
+
+def test_add_and_remove_report_the_state_they_set(client_for: Any) -> None:
+    recorder = Recorder(ok_items)
+    client = client_for(recorder)
+    assert [i.opted_out for i in client.add(SENDER, [A])] == [True]
+    assert [i.opted_out for i in client.remove(SENDER, [A])] == [False]
+
+
+def test_unrequested_and_malformed_items_are_ignored() -> None:
+    response = httpx.Response(
+        200,
+        json={
+            "value": [
+                {"to": "+19995550100", "httpStatusCode": 200, "isOptedOut": True},
+                {"to": A, "httpStatusCode": "200", "isOptedOut": True},
+                {"to": A, "httpStatusCode": True},
+                "junk",
+                {"to": B, "httpStatusCode": 200, "isOptedOut": False},
+                {"to": B, "httpStatusCode": 200, "isOptedOut": True},
+            ]
+        },
+    )
+    results = parse_results("check", response, [A, B])
+    assert list(results) == [B]
+    assert results[B].opted_out is False
+
+
+def test_recipients_azure_skipped_are_failed_by_the_client(client_for: Any) -> None:
+    recorder = Recorder(lambda _request: httpx.Response(200, json={"value": []}))
+    result = client_for(recorder).check(SENDER, [A])
+    assert not result[0].ok
+    assert result[0].opted_out is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"MS-CV": "cv", "x-ms-client-request-id": "client", "x-ms-request-id": "server"}, "cv"),
+        ({"x-ms-client-request-id": "client", "x-ms-request-id": "server"}, "client"),
+        ({"x-ms-request-id": "server"}, "server"),
+    ],
+)
+def test_request_id_header_order(headers: dict[str, str], expected: str) -> None:
+    response = httpx.Response(500, json={"error": {"code": "X", "message": "y"}}, headers=headers)
+    with pytest.raises(optouts.ProviderError) as raised:
+        raise_for_error(response)
+    assert raised.value.request_id == expected
+
+
+def test_list_is_unsupported_with_the_ledger_hint(client_for: Any) -> None:
+    client = client_for(Recorder(ok_items))
+    with pytest.raises(optouts.UnsupportedOperation) as raised:
+        list(client.list())
+    assert "azure" in str(raised.value)
+    assert "local" in str(raised.value)
+    with pytest.raises(optouts.UnsupportedOperation):
+        client.list_page()
+
+
+# --- the spec's published examples ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("operation", ["add", "remove", "check"])
+def test_published_examples_parse(examples: dict[str, Any], operation: Operation) -> None:
+    example = examples[operation]
+    provider = AzureProvider.from_connection_string(CONNECTION)
+    sender = example["request"]["from"]
+    recipients = [r["to"] for r in example["request"]["recipients"]]
+    request = provider.build_request(operation, sender, recipients)
+    assert json.loads(request.content) == example["request"]
+    answer = httpx.Response(200, json=example["response_200"])
+    results = parse_results(operation, answer, recipients)
+    for item in example["response_200"]["value"]:
+        result = results[item["to"]]
+        assert result.status_code == item["httpStatusCode"]
+        assert result.ok == (item["httpStatusCode"] == 200)
+        if result.ok:
+            expected = item.get("isOptedOut", operation == "add")
+            assert result.opted_out is expected
+        else:
+            assert result.opted_out is None
+            assert result.error == item["errorMessage"]
+
+
+def test_published_error_examples_raise(examples: dict[str, Any]) -> None:
+    with pytest.raises(optouts.ProviderError) as bad:
+        raise_for_error(httpx.Response(400, json=examples["check"]["response_400"]))
+    assert bad.value.code == "ApiVersionUnspecified"
+    with pytest.raises(optouts.AuthenticationError) as denied:
+        raise_for_error(httpx.Response(401, json=examples["check"]["response_401"]))
+    assert denied.value.code == "Denied"
+    assert "x-ms-content-sha256" in str(denied.value)
+
+
+def test_the_every_sender_wildcard_is_refused_before_sending(client_for: Any) -> None:
+    recorder = Recorder(ok_items)
+    with pytest.raises(optouts.InvalidNumber, match="per sender"):
+        client_for(recorder).check("*", [A])
+    assert recorder.requests == []
