@@ -11,9 +11,9 @@ pairs/s, peak RSS <= 300 MB.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
-import itertools
 import resource
 import sqlite3
 import sys
@@ -27,7 +27,7 @@ import optouts
 
 SENDER = "+18005550100"
 AREA_CODES = ("202", "206", "212", "303", "305", "312", "404", "415", "503", "512", "602", "617")
-CHUNK = 10_000
+CHUNK = 100_000
 
 
 def number(index: int) -> str:
@@ -66,7 +66,8 @@ def peak_rss_mb() -> float:
 
 
 def raw_lookups(path: Path, recipients: Iterable[str]) -> int:
-    """What a careful hand-written script does: batched set lookups, no validation."""
+    """What a careful hand-written script does: the ledger's own batched, sorted lookup, with
+    no validation, deduplication or result objects."""
     db = sqlite3.connect(path)
     db.execute("PRAGMA cache_size = -65536")
     (sender_id,) = db.execute("SELECT id FROM senders WHERE sender = ?", (SENDER,)).fetchone()
@@ -78,7 +79,8 @@ def raw_lookups(path: Path, recipients: Iterable[str]) -> int:
     batch = list(itertools.islice(recipients, CHUNK))
     while batch:
         digits = [int(r[1:]) for r in batch]
-        found = {row[0] for row in db.execute(query, (json.dumps(digits), sender_id))}
+        payload = json.dumps(sorted(digits))
+        found = {row[0] for row in db.execute(query, (payload, sender_id))}
         opted_out += sum(d in found for d in digits)
         batch = list(itertools.islice(recipients, CHUNK))
     db.close()
@@ -119,7 +121,8 @@ def run(size: int) -> dict[str, Any]:
 
 
 def report(figures: dict[str, Any]) -> Iterator[str]:
-    yield f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    yield f"machine: {platform.machine()}, {python}, SQLite {sqlite3.sqlite_version}"
     yield f"ledger of {figures['size']:,} pairs"
     yield f"  build (Client.add):   {figures['build_pairs_per_s']:>12,.0f} pairs/s"
     yield (
@@ -130,7 +133,8 @@ def report(figures: dict[str, Any]) -> Iterator[str]:
         f"  raw sqlite3 lookups:  {figures['size'] / figures['raw_sqlite_check_seconds']:>12,.0f} "
         f"recipients/s -> optouts takes {figures['check_vs_raw_sqlite']:.2f}x the raw script's time"
     )
-    yield f"  import (Client.add):  {figures['import_pairs_per_s']:>12,.0f} pairs/s (target >= 200,000)"
+    imported = figures["import_pairs_per_s"]
+    yield f"  import (Client.add):  {imported:>12,.0f} pairs/s (target >= 200,000)"
     yield f"  peak RSS:             {figures['peak_rss_mb']:>12,.0f} MB (target <= 300)"
 
 

@@ -16,7 +16,7 @@ from ._errors import (
     UnsupportedOperation,
 )
 from ._hookspecs import hookimpl
-from ._models import BatchResult, Capability, OptOut, Page, RecipientResult, Status
+from ._models import BatchResult, Capability, OptOut, Outcome, Page, RecipientResult, Status
 from ._numbers import normalize
 from ._plugins import ProviderInfo, providers
 from ._provider import Exchange, Provider, Results, Sleep, StatusFilter
@@ -39,6 +39,7 @@ __all__ = [
     "InvalidNumber",
     "OptOut",
     "OptOutError",
+    "Outcome",
     "Page",
     "Provider",
     "ProviderError",

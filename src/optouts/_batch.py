@@ -11,12 +11,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 import attrs
 
 from ._errors import InvalidNumber
-from ._models import RecipientResult
+from ._models import Outcome, RecipientResult, Row
 from ._numbers import is_e164, normalize
 
 __all__ = ["Batch", "windows"]
 
-_NO_ANSWER = "the provider returned no result for this recipient"
+_NO_ANSWER = Outcome.failure("the provider returned no result for this recipient")
 
 
 @attrs.define
@@ -51,22 +51,15 @@ class Batch:
         size = self.chunk_size
         return [self.unique[i : i + size] for i in range(0, len(self.unique), size)]
 
-    def assemble(self, answers: Mapping[str, RecipientResult]) -> list[RecipientResult]:
-        """One result per input position; a recipient the provider skipped fails, never passes."""
-        results: list[RecipientResult] = []
-        append = results.append
-        get = answers.get
-        for position in self.positions:
-            if isinstance(position, RecipientResult):
-                append(position)
-                continue
-            answer = get(position)
-            append(
-                answer
-                if answer is not None
-                else RecipientResult(position, ok=False, error=_NO_ANSWER)
-            )
-        return results
+    def assemble(self, answers: Mapping[str, Outcome]) -> list[Row]:
+        """One row per input position; a recipient the provider skipped fails, never passes."""
+        rows = {number: outcome.for_recipient(number) for number, outcome in answers.items()}
+        return [
+            rows.get(position) or _NO_ANSWER.for_recipient(position)
+            if type(position) is str
+            else position.as_row()  # type: ignore[union-attr]
+            for position in self.positions
+        ]
 
 
 def windows(items: Iterable[object], size: int) -> Iterator[list[object]]:
@@ -78,8 +71,7 @@ def windows(items: Iterable[object], size: int) -> Iterator[list[object]]:
         yield window
 
 
-def failed(recipients: Sequence[str], error: Exception) -> dict[str, RecipientResult]:
+def failed(recipients: Sequence[str], error: Exception) -> dict[str, Outcome]:
     """The same failure for every recipient of a chunk whose request could not be completed."""
-    message = str(error)
-    status = getattr(error, "status_code", None)
-    return {r: RecipientResult(r, ok=False, error=message, status_code=status) for r in recipients}
+    outcome = Outcome.failure(str(error), getattr(error, "status_code", None))
+    return dict.fromkeys(recipients, outcome)

@@ -9,6 +9,7 @@ with ``httpx.AsyncClient``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
@@ -20,7 +21,16 @@ from ._batch import Batch, failed, windows
 from ._config import core_setting, load_config_file, resolve_settings
 from ._errors import ConfigurationError, ProviderError
 from ._http import Stats, run_async, run_sync
-from ._models import BatchResult, Capability, OptOut, Page, RecipientResult, Status
+from ._models import (
+    BatchResult,
+    Capability,
+    OptOut,
+    Outcome,
+    Page,
+    RecipientResult,
+    Row,
+    Status,
+)
 from ._numbers import normalize_sender
 from ._plugins import get_provider_class
 from ._provider import Exchange, Provider, Results, StatusFilter
@@ -34,8 +44,8 @@ _OPERATIONS: dict[str, Capability] = {
     "remove": Capability.REMOVE,
     "check": Capability.CHECK,
 }
-_WINDOW_CHUNKS = 64
-"""How many provider batches one window of streamed input holds."""
+_WINDOW_CHUNKS = 2
+"""How many provider batches one window of streamed input holds (at least _MIN_WINDOW)."""
 _MIN_WINDOW = 10_000
 
 
@@ -211,22 +221,22 @@ class Client(_ClientCore):
     def _collect(self, operation: Operation, sender: str, recipients: Iterable[str]) -> BatchResult:
         sender, _ = self._start(operation, sender)
         stats = Stats()
-        items: list[RecipientResult] = []
-        for results in self._stream_windows(operation, sender, recipients, stats):
-            items.extend(results)
-        return BatchResult(tuple(items), operation, sender, self.provider.name, stats.requests)
+        rows: list[Row] = []
+        for window in self._stream_windows(operation, sender, recipients, stats):
+            rows.extend(window)
+        return BatchResult(rows, operation, sender, self.provider.name, stats.requests)
 
     def _stream(
         self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
     ) -> Iterator[RecipientResult]:
-        for results in self._stream_windows(operation, sender, recipients, stats):
-            yield from results
+        for rows in self._stream_windows(operation, sender, recipients, stats):
+            yield from itertools.starmap(RecipientResult, rows)
 
     def _stream_windows(
         self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
-    ) -> Iterator[list[RecipientResult]]:
+    ) -> Iterator[list[Row]]:
         for batch in self._windows(recipients):
-            answers: dict[str, RecipientResult] = {}
+            answers: dict[str, Outcome] = {}
             for chunk in batch.chunks():
                 try:
                     answers.update(self._run(self._job(operation, sender, chunk), stats))
@@ -341,22 +351,22 @@ class AsyncClient(_ClientCore):
     ) -> BatchResult:
         sender, _ = self._start(operation, sender)
         stats = Stats()
-        items: list[RecipientResult] = []
+        rows: list[Row] = []
         for batch in self._windows(recipients):
-            items.extend(await self._run_window(operation, sender, batch, stats))
-        return BatchResult(tuple(items), operation, sender, self.provider.name, stats.requests)
+            rows.extend(await self._run_window(operation, sender, batch, stats))
+        return BatchResult(rows, operation, sender, self.provider.name, stats.requests)
 
     async def _stream(
         self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
     ) -> AsyncIterator[RecipientResult]:
         for batch in self._windows(recipients):
-            for result in await self._run_window(operation, sender, batch, stats):
-                yield result
+            for row in await self._run_window(operation, sender, batch, stats):
+                yield RecipientResult(*row)
 
     async def _run_window(
         self, operation: str, sender: str, batch: Batch, stats: Stats
-    ) -> list[RecipientResult]:
-        answers: dict[str, RecipientResult] = {}
+    ) -> list[Row]:
+        answers: dict[str, Outcome] = {}
         for chunk in batch.chunks():
             try:
                 answers.update(await self._run(self._job(operation, sender, chunk), stats))

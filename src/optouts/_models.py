@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, overload
+from typing import Any, ClassVar, overload
 
 import attrs
 
 from ._errors import RecipientsFailed
 
-__all__ = ["BatchResult", "Capability", "OptOut", "Page", "RecipientResult", "Status"]
+__all__ = [
+    "BatchResult",
+    "Capability",
+    "OptOut",
+    "Outcome",
+    "Page",
+    "RecipientResult",
+    "Row",
+    "Status",
+]
 
 
 class Status(str, enum.Enum):
@@ -77,40 +87,88 @@ class RecipientResult:
     error: str | None = None
     status_code: int | None = None
 
+    def as_row(self) -> Row:
+        return (self.recipient, self.ok, self.opted_out, self.error, self.status_code)
+
+
+Row = tuple[str, bool, "bool | None", "str | None", "int | None"]
+"""A RecipientResult's fields as a plain tuple (how BatchResult stores them)."""
+
+
+@attrs.frozen
+class Outcome:
+    """A provider's answer for one recipient, keyed by that recipient in ``Results``.
+
+    Apart from the recipient it is a RecipientResult; keeping the recipient out lets a
+    provider share one instance for many recipients (``Outcome.OPTED_OUT``), which is what
+    makes a million-recipient ledger check cheap.
+    """
+
+    ok: bool
+    opted_out: bool | None = None
+    error: str | None = None
+    status_code: int | None = None
+
+    OPTED_OUT: ClassVar[Outcome]
+    NOT_OPTED_OUT: ClassVar[Outcome]
+
+    @classmethod
+    def failure(cls, error: str, status_code: int | None = None) -> Outcome:
+        """A recipient the provider could not answer for: unknown, never a guess."""
+        return cls(False, None, error, status_code)
+
+    def for_recipient(self, recipient: str) -> Row:
+        return (recipient, self.ok, self.opted_out, self.error, self.status_code)
+
+
+Outcome.OPTED_OUT = Outcome(True, True)
+Outcome.NOT_OPTED_OUT = Outcome(True, False)
+
 
 @attrs.frozen
 class BatchResult(Sequence[RecipientResult]):
-    """One result per input recipient, in input order."""
+    """One result per input recipient, in input order.
 
-    items: tuple[RecipientResult, ...] = attrs.field(repr=lambda items: f"<{len(items)} results>")
+    Results are kept as plain tuples and made into RecipientResult objects as you read
+    them: a million-recipient check then holds no million tracked objects for the garbage
+    collector to walk, which made bulk calls markedly slower.
+    """
+
+    rows: Sequence[Row] = attrs.field(repr=lambda rows: f"<{len(rows)} results>")
     operation: str = ""
     sender: str = ""
     provider: str = ""
     requests: int = 0
     """How many vendor requests the call sent (retries included)."""
 
+    @classmethod
+    def of(cls, results: Iterable[RecipientResult], **details: Any) -> BatchResult:
+        return cls([result.as_row() for result in results], **details)
+
     @overload
     def __getitem__(self, index: int) -> RecipientResult: ...
     @overload
     def __getitem__(self, index: slice) -> Sequence[RecipientResult]: ...
     def __getitem__(self, index: int | slice) -> RecipientResult | Sequence[RecipientResult]:
-        return self.items[index]
+        if isinstance(index, slice):
+            return [RecipientResult(*row) for row in self.rows[index]]
+        return RecipientResult(*self.rows[index])
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.rows)
 
     def __iter__(self) -> Iterator[RecipientResult]:
-        return iter(self.items)
+        return itertools.starmap(RecipientResult, self.rows)
 
     @property
     def ok(self) -> bool:
         """True when every recipient succeeded."""
-        return all(item.ok for item in self.items)
+        return all(row[1] for row in self.rows)
 
     @property
     def failed(self) -> tuple[RecipientResult, ...]:
         """The failed results, in input order."""
-        return tuple(item for item in self.items if not item.ok)
+        return tuple(RecipientResult(*row) for row in self.rows if not row[1])
 
     def raise_for_failures(self) -> BatchResult:
         """Raise RecipientsFailed if any recipient failed; return self otherwise."""

@@ -20,7 +20,7 @@ import httpx
 
 from ._config import Setting, Settings
 from ._errors import UnsupportedOperation
-from ._models import Capability, Page, RecipientResult, Status
+from ._models import Capability, Outcome, Page, Status
 
 __all__ = ["Exchange", "Provider", "Results", "Sleep", "StatusFilter"]
 
@@ -39,7 +39,7 @@ class Sleep:
 Exchange = Generator["httpx.Request | Sleep", "httpx.Response | None", T]
 """Yields requests (and pauses), receives each request's response, returns the answer."""
 
-Results = Mapping[str, RecipientResult]
+Results = Mapping[str, Outcome]
 """Per-recipient answers of one batch, keyed by the E.164 recipient that was sent."""
 
 StatusFilter = Status | None

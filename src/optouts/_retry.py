@@ -18,7 +18,7 @@ import attrs
 import httpx
 
 from ._errors import ProviderError, RateLimited
-from ._models import RecipientResult
+from ._models import Outcome
 from ._provider import Exchange, Results, Sleep
 
 __all__ = ["RetryPolicy", "is_retryable", "retry_items", "with_retry"]
@@ -82,8 +82,8 @@ def with_retry(
             attempt += 1
 
 
-def _item_needs_retry(result: RecipientResult | None) -> bool:
-    return result is not None and not result.ok and (result.status_code or 0) >= 500
+def _item_needs_retry(outcome: Outcome) -> bool:
+    return (outcome.status_code or 0) >= 500
 
 
 def retry_items(

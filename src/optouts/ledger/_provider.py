@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from .._config import Setting, Settings
 from .._errors import InvalidCursor
-from .._models import Capability, OptOut, Page, RecipientResult, Status
+from .._models import Capability, OptOut, Outcome, Page, Status
 from .._numbers import WILDCARD, country_of
 from .._paths import user_data_dir
 from .._provider import Exchange, Provider, Results, StatusFilter
@@ -45,7 +45,8 @@ class LocalProvider(Provider):
 
     name: ClassVar[str] = "local"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
-    max_batch: ClassVar[int] = 10_000
+    max_batch: ClassVar[int] = 100_000
+    """Large, because SQLite writes each touched page once per transaction."""
     max_page_size: ClassVar[int] = 10_000
     default_page_size: ClassVar[int] = 100
     blocking: ClassVar[bool] = True
@@ -86,16 +87,17 @@ class LocalProvider(Provider):
             if group is None:
                 group = by_country[country] = []
             group.append(int(r[1:]))
-        self.ledger.set_state(sender, by_country, opted_out=opted_out, source=self.source, at=_now())
-        return {r: RecipientResult(r, True, opted_out) for r in recipients}
+        self.ledger.set_state(
+            sender, by_country, opted_out=opted_out, source=self.source, at=_now()
+        )
+        return dict.fromkeys(recipients, Outcome.OPTED_OUT if opted_out else Outcome.NOT_OPTED_OUT)
 
     def check(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
         digits = [int(r[1:]) for r in recipients]
         senders = [sender] if sender == WILDCARD else [sender, WILDCARD]
         found = self.ledger.opted_out(senders, digits)
-        return {
-            r: RecipientResult(r, True, d in found) for r, d in zip(recipients, digits, strict=True)
-        }
+        yes, no = Outcome.OPTED_OUT, Outcome.NOT_OPTED_OUT
+        return {r: yes if d in found else no for r, d in zip(recipients, digits, strict=True)}
         yield  # pragma: no cover - makes this an exchange
 
     def list_page(

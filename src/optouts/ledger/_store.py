@@ -1,8 +1,12 @@
 """SQLite storage for the ledger: set-based statements, WAL, safe with several processes.
 
 Each batch is one statement over a JSON array (``json_each``), never a query per number;
-the schema's triggers write the history rows inside the same statement. Writes take the write lock up front (``BEGIN IMMEDIATE``) and wait for other
-writers up to ``busy_timeout``, so two processes adding at once both succeed.
+the schema's triggers write the history rows inside the same statement. Keys are sorted
+before they go in, so a batch walks the B-tree in order and each page is read and dirtied
+once per transaction: random order costs several times more on a large ledger.
+
+Writes take the write lock up front (``BEGIN IMMEDIATE``) and wait for other writers up
+to ``busy_timeout``, so two processes adding at once both succeed.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ class SQLiteLedger:
         with self._lock:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA cache_size = -65536")
+            self._db.execute("PRAGMA cache_size = -16384")
             self._db.execute("PRAGMA temp_store = MEMORY")
             with self._write():
                 version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -104,7 +108,7 @@ class SQLiteLedger:
         with self._lock, self._write():
             sender_id = self._sender_id(sender, create=True)
             for country, recipients in by_country.items():
-                payload = json.dumps(recipients)
+                payload = json.dumps(sorted(recipients))
                 self._db.execute(_UPSERT, (sender_id, payload, source, at, state, country))
 
     def opted_out(self, senders: Sequence[str], recipients: Sequence[int]) -> set[int]:
@@ -116,7 +120,7 @@ class SQLiteLedger:
                 sender_id = self._sender_id(sender, create=False)
                 if sender_id is None:
                     continue
-                payload = payload or json.dumps(recipients)
+                payload = payload or json.dumps(sorted(recipients))
                 found.update(row[0] for row in self._db.execute(_OPTED_OUT, (payload, sender_id)))
         return found
 

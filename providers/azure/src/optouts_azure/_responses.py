@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from optouts import AuthenticationError, ProviderError, RateLimited, RecipientResult
+from optouts import AuthenticationError, Outcome, ProviderError, RateLimited
 
 from ._api import Operation
 
@@ -88,7 +88,7 @@ def _json(response: httpx.Response) -> Any:
 
 def parse_results(
     operation: Operation, response: httpx.Response, recipients: Sequence[str]
-) -> dict[str, RecipientResult]:
+) -> dict[str, Outcome]:
     """One result per recipient Azure answered for; others are left for the client to fail."""
     if not response.is_success:
         raise_for_error(response)
@@ -103,15 +103,15 @@ def parse_results(
             request_id=request_id(response),
         )
     sent = set(recipients)
-    results: dict[str, RecipientResult] = {}
+    results: dict[str, Outcome] = {}
     for item in items:
-        result = _item(operation, item)
-        if result is not None and result.recipient in sent and result.recipient not in results:
-            results[result.recipient] = result
+        answer = _item(operation, item)
+        if answer is not None and answer[0] in sent and answer[0] not in results:
+            results[answer[0]] = answer[1]
     return results
 
 
-def _item(operation: Operation, item: object) -> RecipientResult | None:
+def _item(operation: Operation, item: object) -> tuple[str, Outcome] | None:
     if not isinstance(item, dict):
         return None
     to, status = item.get("to"), item.get("httpStatusCode")
@@ -120,16 +120,16 @@ def _item(operation: Operation, item: object) -> RecipientResult | None:
     message = item.get("errorMessage")
     if not 200 <= status < 300:
         error = message if isinstance(message, str) and message else f"HTTP {status}"
-        return RecipientResult(to, ok=False, error=error, status_code=status)
+        return to, Outcome.failure(error, status)
     if operation == "add":
-        return RecipientResult(to, ok=True, opted_out=True, status_code=status)
+        return to, Outcome(ok=True, opted_out=True, status_code=status)
     if operation == "remove":
-        return RecipientResult(to, ok=True, opted_out=False, status_code=status)
+        return to, Outcome(ok=True, opted_out=False, status_code=status)
     flag = item.get("isOptedOut")
     if not isinstance(flag, bool):
         # Unknown is not "not opted out": treating it as False could message someone who said STOP.
-        return RecipientResult(to, ok=False, error=_NO_FLAG, status_code=status)
-    return RecipientResult(to, ok=True, opted_out=flag, status_code=status)
+        return to, Outcome.failure(_NO_FLAG, status)
+    return to, Outcome(ok=True, opted_out=flag, status_code=status)
 
 
 def raise_for_error(response: httpx.Response) -> None:
