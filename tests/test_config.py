@@ -1,0 +1,159 @@
+"""Settings: where values come from, what errors say, and that secrets never show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from optouts import ConfigurationError, Secret, Setting
+from optouts._config import core_setting, env_name, load_config_file, resolve_settings
+
+DECLARED = (
+    Setting("endpoint", "the service URL", required=True),
+    Setting("token", "the API token", required=True, secret=True, env_aliases=("VENDOR_TOKEN",)),
+    Setting("timeout", "seconds to wait", default=5.0, parse=float),
+)
+
+
+def write_config(folder: Path, text: str) -> Path:
+    """Written outside the working directory, so only an explicit path finds it."""
+    path = folder / "conf" / "optouts.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_env_names() -> None:
+    assert env_name("local", "database") == "OPTOUTS_LOCAL_DATABASE"
+    assert env_name("ring-central", "jwt") == "OPTOUTS_RING_CENTRAL_JWT"
+    assert env_name(None, "provider") == "OPTOUTS_PROVIDER"
+
+
+def test_precedence_is_arguments_then_environment_then_file_then_default(tmp_path: Path) -> None:
+    config = load_config_file(
+        write_config(
+            tmp_path,
+            '[providers.vendor]\nendpoint = "https://file"\ntoken = "t-file"\ntimeout = 9\n',
+        )
+    )
+    environ = {"OPTOUTS_VENDOR_ENDPOINT": "https://env"}
+    settings = resolve_settings("vendor", DECLARED, {"token": "t-arg"}, config, environ)
+    assert settings["endpoint"] == "https://env"
+    assert settings["token"].reveal() == "t-arg"
+    assert settings["timeout"] == 9.0
+    defaults = resolve_settings(
+        "vendor", DECLARED, {"endpoint": "e", "token": "t"}, load_config_file(), {}
+    )
+    assert defaults["timeout"] == 5.0
+
+
+def test_vendor_customary_variables_are_accepted() -> None:
+    settings = resolve_settings(
+        "vendor", DECLARED, {"endpoint": "e"}, load_config_file(), {"VENDOR_TOKEN": "abc"}
+    )
+    assert settings["token"].reveal() == "abc"
+
+
+def test_our_variable_beats_the_vendor_alias() -> None:
+    environ = {"VENDOR_TOKEN": "alias", "OPTOUTS_VENDOR_TOKEN": "ours"}
+    settings = resolve_settings("vendor", DECLARED, {"endpoint": "e"}, load_config_file(), environ)
+    assert settings["token"].reveal() == "ours"
+
+
+def test_file_values_may_read_the_environment(tmp_path: Path) -> None:
+    config = load_config_file(
+        write_config(tmp_path, '[providers.vendor]\nendpoint = "e"\ntoken = "env:MY_TOKEN"\n')
+    )
+    settings = resolve_settings("vendor", DECLARED, {}, config, {"MY_TOKEN": "from-env"})
+    assert settings["token"].reveal() == "from-env"
+    with pytest.raises(ConfigurationError, match="MY_TOKEN, which is not set"):
+        resolve_settings("vendor", DECLARED, {}, config, {})
+
+
+def test_missing_setting_names_setting_variable_and_file() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        resolve_settings("vendor", DECLARED, {"token": "t"}, load_config_file(), {})
+    message = str(raised.value)
+    assert "'endpoint'" in message
+    assert "OPTOUTS_VENDOR_ENDPOINT" in message
+    assert "[providers.vendor]" in message
+
+
+def test_malformed_value_is_named_and_secret_values_are_not_shown() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        resolve_settings(
+            "vendor",
+            DECLARED,
+            {"endpoint": "e", "token": "t", "timeout": "soon"},
+            load_config_file(),
+            {},
+        )
+    assert "'timeout'" in str(raised.value)
+    assert "soon" in str(raised.value)
+
+    def refuse(value: str) -> str:
+        raise ValueError(f"bad token {value}")
+
+    secret = (Setting("token", "token", secret=True, parse=refuse),)
+    with pytest.raises(ConfigurationError) as raised:
+        resolve_settings("vendor", secret, {"token": "hunter2-secret"}, load_config_file(), {})
+    assert "hunter2" not in str(raised.value)
+    assert "OPTOUTS_VENDOR_TOKEN" in str(raised.value)
+
+
+def test_unknown_settings_are_refused_with_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="no setting 'tokn'.*endpoint, timeout, token"):
+        resolve_settings("vendor", DECLARED, {"tokn": "x"}, load_config_file(), {})
+    config = load_config_file(write_config(tmp_path, '[providers.vendor]\nendpont = "x"\n'))
+    with pytest.raises(ConfigurationError, match="unknown setting 'endpont'"):
+        resolve_settings("vendor", DECLARED, {}, config, {})
+
+
+def test_secrets_are_masked_in_reprs() -> None:
+    settings = resolve_settings(
+        "vendor", DECLARED, {"endpoint": "e", "token": "hunter2-secret"}, load_config_file(), {}
+    )
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings["token"])
+    assert "hunter2" not in f"{settings['token']}"
+    assert repr(Secret("x")) == "Secret('********')"
+
+
+def test_config_file_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_config_file().path is None  # nothing in the (empty) working directory
+    elsewhere = tmp_path / "elsewhere.toml"
+    elsewhere.write_text('provider = "vendor"\n', encoding="utf-8")
+    monkeypatch.setenv("OPTOUTS_CONFIG", str(elsewhere))
+    assert core_setting("provider", None, load_config_file()) == "vendor"
+    monkeypatch.delenv("OPTOUTS_CONFIG")
+    (tmp_path / "optouts.toml").write_text('provider = "cwd"\n', encoding="utf-8")
+    assert core_setting("provider", None, load_config_file()) == "cwd"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("provider = ", "not valid TOML"),
+        ("provder = 'local'", "unknown top-level setting 'provder'"),
+        ("providers = 3", "one table per provider"),
+        ("provider = 3", "must be a string"),
+    ],
+)
+def test_broken_config_files_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigurationError, match=message):
+        core_setting("provider", None, load_config_file(path))
+
+
+def test_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        load_config_file(tmp_path / "nope.toml")
+
+
+def test_core_settings_precedence(tmp_path: Path) -> None:
+    config = load_config_file(write_config(tmp_path, 'provider = "file"\n'))
+    assert core_setting("provider", "arg", config, {"OPTOUTS_PROVIDER": "env"}) == "arg"
+    assert core_setting("provider", None, config, {"OPTOUTS_PROVIDER": "env"}) == "env"
+    assert core_setting("provider", None, config, {}) == "file"
+    assert core_setting("provider", None, load_config_file(), {}) == "local"
