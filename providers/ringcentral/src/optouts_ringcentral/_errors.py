@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import httpx
+
 from optouts import AuthenticationError, ProviderError, RateLimited
 
 __all__ = [

@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 import httpx
+
 from optouts import Secret
 
 from ._errors import OAUTH_PATH_PREFIX, TOKEN_EXPIRED, error_code, json_body
@@ -129,7 +130,10 @@ class RingCentralAuth(httpx.Auth):
         with self._state_lock:
             token = self._token
             if token and token.refresh_token and self._clock() < token.refresh_expires_at - 1:
-                return "refresh", {"grant_type": "refresh_token", "refresh_token": token.refresh_token}
+                return "refresh", {
+                    "grant_type": "refresh_token",
+                    "refresh_token": token.refresh_token,
+                }
         return "jwt", {"grant_type": JWT_GRANT, "assertion": self._jwt.reveal()}
 
     def _forget_refresh_token(self) -> None:
@@ -151,7 +155,9 @@ class RingCentralAuth(httpx.Auth):
         self._basic(request)
         return request
 
-    def _renewal(self, generation: int) -> Generator[httpx.Request | float, httpx.Response, httpx.Response | None]:
+    def _renewal(
+        self, generation: int
+    ) -> Generator[httpx.Request | float, httpx.Response, httpx.Response | None]:
         """Get a new token unless someone did since ``generation``; returns a failed answer.
 
         Runs with the renewal lock held. Yields seconds to wait (Auth-group pacing) and
@@ -217,7 +223,9 @@ class RingCentralAuth(httpx.Auth):
 
     # --- the two flows httpx drives -----------------------------------------------------
 
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         if self._is_oauth(request):
             self._basic(request)
             yield request
@@ -293,7 +301,8 @@ class RingCentralAuth(httpx.Auth):
             try:
                 step = renewal.send(reply) if reply is not None else next(renewal)
             except StopIteration as stop:
-                return stop.value
+                failure: httpx.Response | None = stop.value
+                return failure
             if isinstance(step, float):
                 self._sleep(step)
                 reply = None

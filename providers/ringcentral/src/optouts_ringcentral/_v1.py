@@ -12,7 +12,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from optouts import OptOut, ProviderError, RecipientResult, Status
+
+from optouts import OptOut, Outcome, ProviderError, Status
 from optouts._numbers import country_of
 
 from ._errors import PROVIDER
@@ -108,7 +109,9 @@ def to_opt_out(record: dict[str, Any], asked: Status | None) -> OptOut:
 def parse_list(body: Any, asked: Status | None) -> tuple[list[OptOut], str | None]:
     """Records of one page and the next page's token (None on the last page)."""
     if not isinstance(body, dict):
-        raise ProviderError("RingCentral returned a list that is not a JSON object", provider=PROVIDER)
+        raise ProviderError(
+            "RingCentral returned a list that is not a JSON object", provider=PROVIDER
+        )
     records = body.get("records") or []
     paging = body.get("paging") or {}
     items = [to_opt_out(record, asked) for record in records if isinstance(record, dict)]
@@ -128,22 +131,21 @@ def bulk_assign_request(
     )
 
 
-def parse_bulk_assign(
-    body: Any, recipients: Sequence[str], *, opt_out: bool
-) -> dict[str, RecipientResult]:
-    """One result per number the vendor named; numbers it left out get none (never ok)."""
+def parse_bulk_assign(body: Any, recipients: Sequence[str], *, opt_out: bool) -> dict[str, Outcome]:
+    """One outcome per number the vendor named; numbers it left out get none (never ok)."""
     section = body.get("optOuts" if opt_out else "optIns") if isinstance(body, dict) else None
     if not isinstance(section, dict):
         return {}
     wanted = set(recipients)
-    results: dict[str, RecipientResult] = {}
+    done = Outcome.OPTED_OUT if opt_out else Outcome.NOT_OPTED_OUT
+    results: dict[str, Outcome] = {}
     for number in section.get("successful") or []:
         if number in wanted:
-            results[number] = RecipientResult(number, ok=True, opted_out=opt_out)
+            results[number] = done
     for entry in section.get("failed") or []:
         if not isinstance(entry, dict) or entry.get("to") not in wanted:
             continue
         number = str(entry["to"])
         message = entry.get("errorMessage") or "RingCentral did not apply this number"
-        results[number] = RecipientResult(number, ok=False, error=str(message))
+        results[number] = Outcome.failure(str(message))
     return results

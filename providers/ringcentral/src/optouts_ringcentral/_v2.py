@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from optouts import OptOut, ProviderError, RecipientResult, Status
+
+from optouts import OptOut, Outcome, ProviderError, Status
 from optouts._numbers import WILDCARD, country_of
 
 from ._errors import PROVIDER
@@ -72,7 +73,10 @@ def search_request(
     if page_token is not None:
         body["pageToken"] = page_token
     return httpx.Request(
-        "POST", f"{base_path(server_url, account_id)}/search", json=body, headers={"Accept": "application/json"}
+        "POST",
+        f"{base_path(server_url, account_id)}/search",
+        json=body,
+        headers={"Accept": "application/json"},
     )
 
 
@@ -89,7 +93,9 @@ def _status(record: dict[str, Any]) -> Status:
     value = record.get("optStatus")
     if isinstance(value, str) and value in _STATUSES:
         return _STATUSES[value]
-    raise ProviderError(f"RingCentral returned a consent with optStatus {value!r}", provider=PROVIDER)
+    raise ProviderError(
+        f"RingCentral returned a consent with optStatus {value!r}", provider=PROVIDER
+    )
 
 
 def to_opt_out(record: dict[str, Any]) -> OptOut:
@@ -116,7 +122,9 @@ def applies_to(record: OptOut, sender: str) -> bool:
 def parse_search(body: Any) -> tuple[list[OptOut], str | None]:
     """Records of one page and the next page's token (None on the last page)."""
     if not isinstance(body, dict):
-        raise ProviderError("RingCentral returned a search that is not a JSON object", provider=PROVIDER)
+        raise ProviderError(
+            "RingCentral returned a search that is not a JSON object", provider=PROVIDER
+        )
     records = body.get("records") or []
     paging = body.get("paging") or {}
     items = [to_opt_out(record) for record in records if isinstance(record, dict)]
@@ -128,7 +136,9 @@ def patch_request(
     server_url: str, account_id: str, sender: str, recipients: Sequence[str], *, opt_out: bool
 ) -> httpx.Request:
     status = "OptOut" if opt_out else "OptIn"
-    records = [{"from": sender, "to": to, "optStatus": status, "source": "Api"} for to in recipients]
+    records = [
+        {"from": sender, "to": to, "optStatus": status, "source": "Api"} for to in recipients
+    ]
     return httpx.Request(
         "PATCH",
         base_path(server_url, account_id),
@@ -137,18 +147,16 @@ def patch_request(
     )
 
 
-def parse_patch(body: Any, recipients: Sequence[str], *, opt_out: bool) -> dict[str, RecipientResult]:
+def parse_patch(body: Any, recipients: Sequence[str], *, opt_out: bool) -> dict[str, Outcome]:
     """Every number succeeded except those in ``failedRecords``, which carry the vendor's code."""
-    failed: dict[str, RecipientResult] = {}
+    failed: dict[str, Outcome] = {}
     entries = body.get("failedRecords") if isinstance(body, dict) else None
     for entry in entries or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("to"), str):
             continue
-        error = entry.get("error") if isinstance(entry.get("error"), dict) else {}
+        error: dict[str, Any] = entry["error"] if isinstance(entry.get("error"), dict) else {}
         code = error.get("errorCode") or "unknown"
         message = error.get("message") or "RingCentral did not apply this record"
-        failed[entry["to"]] = RecipientResult(entry["to"], ok=False, error=f"{code}: {message}")
-    return {
-        number: failed.get(number) or RecipientResult(number, ok=True, opted_out=opt_out)
-        for number in recipients
-    }
+        failed[entry["to"]] = Outcome.failure(f"{code}: {message}")
+    done = Outcome.OPTED_OUT if opt_out else Outcome.NOT_OPTED_OUT
+    return {number: failed.get(number, done) for number in recipients}

@@ -1,0 +1,105 @@
+"""Registers the ``ringcentral`` provider and the ``optouts emulate ringcentral`` command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+import optouts
+from optouts import Provider
+
+from ._emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_JWT,
+    Emulator,
+    RateLimit,
+    parse_rate_limit,
+)
+from ._provider import RingCentralProvider
+
+
+@optouts.hookimpl
+def register_providers(register: Callable[[type[Provider]], None]) -> None:
+    register(RingCentralProvider)
+
+
+def _rate_limit(_: click.Context, __: click.Parameter, value: str) -> RateLimit:
+    try:
+        return parse_rate_limit(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command("ringcentral")
+@click.option(
+    "--port", type=int, default=0, show_default=True, help="Port on 127.0.0.1 (0: a free one)."
+)
+@click.option(
+    "--rate-limit",
+    default="50/60s",
+    show_default=True,
+    callback=_rate_limit,
+    help="Light group budget: REQUESTS/WINDOW (the Auth group keeps 5/60s).",
+)
+@click.option(
+    "--token-lifetime",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="Access token lifetime, seconds.",
+)
+@click.option(
+    "--latency",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Added to every response, seconds.",
+)
+@click.option(
+    "--fault-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of API requests answered 5xx.",
+)
+@click.option(
+    "--drop-rate", type=float, default=0.0, show_default=True, help="Share of API requests dropped."
+)
+def emulate_ringcentral(
+    port: int,
+    rate_limit: RateLimit,
+    token_lifetime: float,
+    latency: float,
+    fault_rate: float,
+    drop_rate: float,
+) -> None:
+    """Serve a RingCentral emulator (OAuth, v1 a2p-sms opt-outs, v2 SMS consents)."""
+    from optouts.emulators import serve
+
+    app = Emulator(
+        rate_limit=rate_limit,
+        token_lifetime=token_lifetime,
+        latency=latency,
+        fault_rate=fault_rate,
+        drop_rate=drop_rate,
+    )
+
+    def ready(url: str) -> None:
+        budget = f"{rate_limit.limit}/{rate_limit.window:g}s"
+        click.echo(f"RingCentral emulator on {url} (Light group: {budget})")
+        click.echo("Use it with:")
+        click.echo("  export OPTOUTS_PROVIDER=ringcentral")
+        click.echo(f"  export RC_SERVER_URL={url}")
+        click.echo(f"  export RC_CLIENT_ID={DEFAULT_CLIENT_ID}")
+        click.echo(f"  export RC_CLIENT_SECRET={DEFAULT_CLIENT_SECRET}")
+        click.echo(f"  export RC_JWT={DEFAULT_JWT}")
+        click.echo("Press Ctrl+C to stop.")
+
+    serve(app, port=port, on_ready=ready)
+
+
+@optouts.hookimpl
+def register_emulators(emulate: click.Group) -> None:
+    emulate.add_command(emulate_ringcentral)

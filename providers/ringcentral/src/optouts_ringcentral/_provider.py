@@ -1,0 +1,468 @@
+"""Provider ``ringcentral``: opt-outs through the v1 a2p-sms API or the v2 consents API.
+
+Every operation is an exchange (see ``optouts.Provider``): it asks the pacer for a slot,
+yields ``Sleep`` when it must wait, yields the request, and maps the answer. Retrying and
+paging stay with the client. What this module decides is *how many requests* a call
+costs, because at 50 requests a minute that is the real price:
+
+- add/remove carry up to 1000 numbers per request;
+- check picks the cheaper of two plans for the batch at hand: look recipients up (v1: one
+  request per recipient, v2: one per 20) or list the sender's opt-outs and those of the
+  ``*`` sender (one request per 1000 records). The listing plan stops as soon as it has
+  cost as much as the lookups would have, and falls back to them, so a wrong guess about
+  the list's size costs at most twice the better plan; the sizes it learns steer the next
+  choice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, Literal
+
+import attrs
+import httpx
+
+from optouts import (
+    Capability,
+    Exchange,
+    InvalidCursor,
+    OptOut,
+    Outcome,
+    Page,
+    Provider,
+    ProviderError,
+    Results,
+    Secret,
+    Setting,
+    Settings,
+    Sleep,
+    Status,
+    StatusFilter,
+    UnsupportedOperation,
+)
+from optouts._numbers import WILDCARD
+
+from . import _v1, _v2
+from ._errors import OAUTH_PATH_PREFIX, PROVIDER, error_from_response, json_body
+from ._oauth import RingCentralAuth
+from ._ratelimit import AUTH_GROUP, Pacer
+
+__all__ = ["API_CONSENTS", "API_V1", "CheckPlan", "RingCentralProvider"]
+
+logger = logging.getLogger("optouts.ringcentral")
+
+DEFAULT_SERVER = "https://platform.ringcentral.com"
+API_V1 = "a2p-sms"
+API_CONSENTS = "consents"
+_API_ALIASES = {"a2p-sms": API_V1, "v1": API_V1, "consents": API_CONSENTS, "v2": API_CONSENTS}
+_LIST_PAGE = 1000
+_CURSOR_PREFIX = "rc1."
+
+PlanName = Literal["lookup", "list"]
+
+
+def _parse_server_url(value: object) -> str:
+    text = str(value).strip().rstrip("/")
+    if not text.startswith(("https://", "http://")):
+        raise ValueError("must start with https:// (or http:// for an emulator)")
+    return text
+
+
+def _parse_api(value: object) -> str:
+    text = str(value).strip().lower()
+    if text not in _API_ALIASES:
+        raise ValueError("must be 'a2p-sms' (v1) or 'consents' (v2)")
+    return _API_ALIASES[text]
+
+
+def _reveal(value: str | Secret) -> Secret:
+    return value if isinstance(value, Secret) else Secret(value)
+
+
+@attrs.frozen
+class CheckPlan:
+    """How the last check was answered, and what each plan was expected to cost."""
+
+    plan: PlanName
+    recipients: int
+    lookup_requests: int
+    """Requests the lookup plan needs for this batch."""
+    list_requests: int
+    """Requests the listing plan was expected to need (learned sizes, else one per list)."""
+    requests: int = 0
+    """Requests the check actually sent."""
+    fell_back: bool = False
+    """True when the listing ran over the lookup plan's cost and lookups finished the job."""
+
+
+@attrs.define
+class _Counter:
+    requests: int = 0
+
+
+def encode_cursor(api: str, token: str) -> str:
+    raw = f"{api}\n{token}".encode()
+    return _CURSOR_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(api: str, cursor: str) -> str:
+    """The pageToken inside a cursor this provider handed out for the same API."""
+    if not cursor.startswith(_CURSOR_PREFIX):
+        raise InvalidCursor(f"not a RingCentral cursor: {cursor[:40]!r}")
+    data = cursor[len(_CURSOR_PREFIX) :]
+    try:
+        text = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor(f"not a RingCentral cursor: {cursor[:40]!r}") from None
+    kind, _, token = text.partition("\n")
+    if kind != api or not token:
+        raise InvalidCursor(f"this cursor belongs to another RingCentral API than {api!r}")
+    return token
+
+
+class RingCentralProvider(Provider):
+    """RingCentral High Volume SMS opt-outs (``api="a2p-sms"``) or SMS consents (``"consents"``)."""
+
+    name: ClassVar[str] = "ringcentral"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    max_batch: ClassVar[int] = 10_000
+    """Large on purpose: a big batch lets check list once instead of looking up each number.
+    Requests themselves carry at most 1000 numbers (20 per v2 search filter)."""
+    max_page_size: ClassVar[int] = 1000
+    default_page_size: ClassVar[int] = 1000
+    settings: ClassVar[tuple[Setting, ...]] = (
+        Setting(
+            "server_url",
+            "RingCentral API server",
+            default=DEFAULT_SERVER,
+            parse=_parse_server_url,
+            env_aliases=("RC_SERVER_URL",),
+        ),
+        Setting("client_id", "app client ID", required=True, env_aliases=("RC_CLIENT_ID",)),
+        Setting(
+            "client_secret",
+            "app client secret",
+            required=True,
+            secret=True,
+            env_aliases=("RC_CLIENT_SECRET",),
+        ),
+        Setting(
+            "jwt",
+            "JWT credential from the developer console",
+            required=True,
+            secret=True,
+            env_aliases=("RC_JWT",),
+        ),
+        Setting("account_id", "account ID ('~' is the authenticated account)", default="~"),
+        Setting(
+            "api", "'a2p-sms' (v1, default) or 'consents' (v2)", default=API_V1, parse=_parse_api
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str | Secret,
+        jwt: str | Secret,
+        server_url: str = DEFAULT_SERVER,
+        account_id: str = "~",
+        api: str = API_V1,
+        pacer: Pacer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.server_url = _parse_server_url(server_url)
+        self.account_id = account_id
+        self.api = _parse_api(api)
+        self.pacer = pacer or Pacer(clock=clock)
+        self._auth = RingCentralAuth(
+            self.server_url,
+            client_id,
+            _reveal(client_secret),
+            _reveal(jwt),
+            pacer=self.pacer,
+            clock=clock,
+            sleep=sleep,
+            async_sleep=async_sleep,
+        )
+        self._list_pages: dict[str, int] = {}
+        self.last_check_plan: CheckPlan | None = None
+        """The plan of the most recent check (also logged at debug level)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RingCentralProvider:
+        return cls(
+            client_id=settings["client_id"],
+            client_secret=settings["client_secret"],
+            jwt=settings["jwt"],
+            server_url=settings["server_url"],
+            account_id=settings["account_id"],
+            api=settings["api"],
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<RingCentralProvider api={self.api!r} server_url={self.server_url!r} "
+            f"client_id={self._auth.client_id!r}>"
+        )
+
+    @property
+    def auth(self) -> RingCentralAuth:
+        return self._auth
+
+    @property
+    def v1(self) -> bool:
+        return self.api == API_V1
+
+    # --- sending -----------------------------------------------------------------------
+
+    def _send(
+        self, request: httpx.Request, endpoint: str, counter: _Counter | None = None
+    ) -> Exchange[httpx.Response]:
+        """Wait for a slot in the endpoint's rate-limit group, send, learn from the headers."""
+        delay = self.pacer.reserve(self.pacer.group_of(endpoint))
+        if delay > 0:
+            yield Sleep(delay, "pace")
+        if counter is not None:
+            counter.requests += 1
+        response = yield request
+        if response is None:  # pragma: no cover - the runners always answer
+            raise RuntimeError("no response to a RingCentral request")
+        # A refused login answers in place of the request; its headers belong to the Auth group.
+        if not response.request.url.path.startswith(OAUTH_PATH_PREFIX):
+            self.pacer.observe(endpoint, response)
+        return response
+
+    def _call(
+        self, request: httpx.Request, endpoint: str, counter: _Counter | None = None
+    ) -> Exchange[Any]:
+        response = yield from self._send(request, endpoint, counter)
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return json_body(response)
+
+    def _page(
+        self,
+        sender: str | None,
+        status: StatusFilter,
+        page_size: int,
+        token: str | None,
+        counter: _Counter | None = None,
+        recipients: Sequence[str] = (),
+    ) -> Exchange[tuple[list[OptOut], str | None]]:
+        if self.v1:
+            request = _v1.list_request(
+                self.server_url,
+                self.account_id,
+                sender=sender,
+                recipient=recipients[0] if recipients else None,
+                status=status,
+                per_page=page_size,
+                page_token=token,
+            )
+            body = yield from self._call(request, _v1.LIST_ENDPOINT, counter)
+            items, next_token = _v1.parse_list(body, status)
+        else:
+            request = _v2.search_request(
+                self.server_url,
+                self.account_id,
+                sender=sender,
+                recipients=recipients,
+                status=status,
+                per_page=page_size,
+                page_token=token,
+            )
+            body = yield from self._call(request, _v2.SEARCH_ENDPOINT, counter)
+            items, next_token = _v2.parse_search(body)
+        if next_token is not None and next_token == token:
+            raise ProviderError("RingCentral returned the same page token again", provider=PROVIDER)
+        return items, next_token
+
+    # --- operations --------------------------------------------------------------------
+
+    def list_page(
+        self, sender: str | None, status: StatusFilter, page_size: int, cursor: str | None
+    ) -> Exchange[Page]:
+        token = decode_cursor(self.api, cursor) if cursor is not None else None
+        items, next_token = yield from self._page(sender, status, page_size, token)
+        return Page(tuple(items), encode_cursor(self.api, next_token) if next_token else None)
+
+    def add(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
+        return (yield from self._assign(sender, recipients, opt_out=True))
+
+    def remove(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
+        return (yield from self._assign(sender, recipients, opt_out=False))
+
+    def _assign(
+        self, sender: str, recipients: Sequence[str], *, opt_out: bool
+    ) -> Exchange[Results]:
+        if not self.v1 and sender == WILDCARD:
+            raise UnsupportedOperation(
+                self.name,
+                "add" if opt_out else "remove",
+                "the consents API needs a sender number; "
+                "for account-wide ('*') changes use api='a2p-sms'",
+            )
+        results: dict[str, Outcome] = {}
+        size = _v1.BULK_ASSIGN_MAX if self.v1 else _v2.PATCH_MAX
+        for start in range(0, len(recipients), size):
+            chunk = recipients[start : start + size]
+            if self.v1:
+                request = _v1.bulk_assign_request(
+                    self.server_url, self.account_id, sender, chunk, opt_out=opt_out
+                )
+                endpoint = _v1.BULK_ENDPOINT
+            else:
+                request = _v2.patch_request(
+                    self.server_url, self.account_id, sender, chunk, opt_out=opt_out
+                )
+                endpoint = _v2.PATCH_ENDPOINT
+            response = yield from self._send(request, endpoint)
+            if response.status_code >= 500:
+                results.update(_server_failed(chunk, response))
+                continue
+            if response.status_code >= 400:
+                raise error_from_response(response)
+            body = json_body(response)
+            if self.v1:
+                results.update(_v1.parse_bulk_assign(body, chunk, opt_out=opt_out))
+            else:
+                results.update(_v2.parse_patch(body, chunk, opt_out=opt_out))
+        return results
+
+    def check(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
+        lookup_cost = self.lookup_cost(len(recipients))
+        list_cost = self.list_cost(sender)
+        plan: PlanName = "lookup" if lookup_cost <= list_cost else "list"
+        logger.debug(
+            "check %d recipient(s) of %s by %s (lookup: %d requests, listing: ~%d)",
+            len(recipients),
+            sender,
+            plan,
+            lookup_cost,
+            list_cost,
+        )
+        counter = _Counter()
+        fell_back = False
+        if plan == "list":
+            found, complete = yield from self._opted_out_by_listing(
+                sender, set(recipients), lookup_cost, counter
+            )
+            results: dict[str, Outcome] = dict.fromkeys(found, Outcome.OPTED_OUT)
+            if complete:
+                for r in recipients:
+                    results.setdefault(r, Outcome.NOT_OPTED_OUT)
+            else:
+                fell_back = True
+                rest = [r for r in recipients if r not in found]
+                logger.debug(
+                    "listing exceeded %d requests; looking up %d recipient(s)",
+                    lookup_cost,
+                    len(rest),
+                )
+                results.update((yield from self._lookup(sender, rest, counter)))
+        else:
+            results = dict((yield from self._lookup(sender, recipients, counter)))
+        self.last_check_plan = CheckPlan(
+            plan, len(recipients), lookup_cost, list_cost, counter.requests, fell_back
+        )
+        return results
+
+    def lookup_cost(self, recipients: int) -> int:
+        """Requests the lookup plan needs: one per recipient (v1) or per 20 (v2)."""
+        return recipients if self.v1 else math.ceil(recipients / _v2.FILTER_MAX)
+
+    def list_cost(self, sender: str) -> int:
+        """Expected requests to list the opt-outs that apply to ``sender`` (its own and ``*``'s)."""
+        return sum(self._list_pages.get(key, 1) for key in _listed_senders(sender))
+
+    def _opted_out_by_listing(
+        self, sender: str, wanted: set[str], budget: int, counter: _Counter
+    ) -> Exchange[tuple[set[str], bool]]:
+        """Recipients in ``wanted`` that opted out, and whether the listing finished in budget."""
+        found: set[str] = set()
+        for key in _listed_senders(sender):
+            token: str | None = None
+            pages = 0
+            seen: set[str] = set()
+            while True:
+                if counter.requests >= budget:
+                    self._list_pages[key] = max(self._list_pages.get(key, 1), pages + 1)
+                    return found, False
+                items, token = yield from self._page(
+                    key, Status.OPTED_OUT, _LIST_PAGE, token, counter
+                )
+                pages += 1
+                found.update(item.recipient for item in items if item.recipient in wanted)
+                if token is None:
+                    break
+                if token in seen:
+                    raise ProviderError("RingCentral repeated a page token", provider=PROVIDER)
+                seen.add(token)
+            self._list_pages[key] = pages
+        return found, True
+
+    def _lookup(
+        self, sender: str, recipients: Sequence[str], counter: _Counter
+    ) -> Exchange[Results]:
+        """Ask for each recipient's records over every sender and keep those for ``sender``."""
+        results: dict[str, Outcome] = {}
+        group = 1 if self.v1 else _v2.FILTER_MAX
+        for start in range(0, len(recipients), group):
+            chunk = recipients[start : start + group]
+            try:
+                records = yield from self._all_pages(chunk, counter)
+            except ProviderError as error:
+                if error.status_code is None or error.status_code < 500:
+                    raise
+                results.update(_failed(chunk, error))
+                continue
+            for number in chunk:
+                mine = [r for r in records if r.recipient == number and _v2.applies_to(r, sender)]
+                opted_out = any(record.opted_out for record in mine)
+                results[number] = Outcome.OPTED_OUT if opted_out else Outcome.NOT_OPTED_OUT
+        return results
+
+    def _all_pages(self, recipients: Sequence[str], counter: _Counter) -> Exchange[list[OptOut]]:
+        records: list[OptOut] = []
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            items, token = yield from self._page(None, None, _LIST_PAGE, token, counter, recipients)
+            records.extend(items)
+            if token is None:
+                return records
+            if token in seen:
+                raise ProviderError("RingCentral repeated a page token", provider=PROVIDER)
+            seen.add(token)
+
+    def close(self) -> Exchange[None]:
+        """Revoke the session; errors are ignored, since the token dies on its own anyway."""
+        request = self._auth.revoke_request()
+        if request is None or self.pacer.blocked_for(AUTH_GROUP) > 0:
+            return
+        try:
+            yield request
+        except httpx.TransportError as error:
+            logger.debug("revoke failed (%s); ignored", type(error).__name__)
+
+
+def _listed_senders(sender: str) -> tuple[str, ...]:
+    return (sender,) if sender == WILDCARD else (sender, WILDCARD)
+
+
+def _failed(recipients: Sequence[str], error: ProviderError) -> dict[str, Outcome]:
+    return dict.fromkeys(recipients, Outcome.failure(str(error), error.status_code))
+
+
+def _server_failed(recipients: Sequence[str], response: httpx.Response) -> dict[str, Outcome]:
+    """A 5xx for one request of a batch fails its numbers alone; the client re-sends them."""
+    return _failed(recipients, error_from_response(response))

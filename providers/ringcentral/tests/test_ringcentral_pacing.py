@@ -1,0 +1,134 @@
+"""Pacing under the rate limits, on a fake clock: no test here sleeps."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from optouts import RateLimited, Sleep, Status
+from optouts._retry import RetryPolicy, with_retry
+from optouts_ringcentral import Emulator, Pacer, RateLimit
+from optouts_ringcentral.testing import (
+    FakeClock,
+    SyncASGITransport,
+    drive,
+    fake_clock_provider,
+    numbers,
+)
+
+SENDER = "+16505550100"
+LIST_URL = "http://rc.test/restapi/v1.0/account/~/a2p-sms/opt-outs"
+
+
+def headers(group: str, limit: int, remaining: int, window: int) -> dict[str, str]:
+    return {
+        "X-Rate-Limit-Group": group,
+        "X-Rate-Limit-Limit": str(limit),
+        "X-Rate-Limit-Remaining": str(remaining),
+        "X-Rate-Limit-Window": str(window),
+    }
+
+
+def answer(status: int = 200, extra: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, headers=extra or {}, request=httpx.Request("GET", LIST_URL))
+
+
+@pytest.mark.parametrize("api", ["a2p-sms", "consents"])
+def test_steady_work_never_draws_a_429(clock: FakeClock, api: str) -> None:
+    emulator = Emulator(clock=clock, rate_limit=RateLimit(5, 10), auth_rate_limit=RateLimit(2, 60))
+    emulator.put_many((SENDER, number) for number in numbers(60))
+    provider = fake_clock_provider(clock, api)
+    http = httpx.Client(transport=SyncASGITransport(emulator))
+    started = clock()
+    cursor = None
+    listed = 0
+    for _ in range(40):
+        page = drive(
+            provider.list_page(SENDER, Status.OPTED_OUT, 1, cursor), http, provider.auth, clock
+        )
+        listed += len(page.items)
+        cursor = page.next_cursor
+    results = drive(provider.check(SENDER, numbers(12)), http, provider.auth, clock)
+    assert listed == 40
+    assert all(result.ok for result in results.values())
+    assert emulator.throttled == {}
+    elapsed = clock() - started
+    sent = sum(count for name, count in emulator.counts.items() if name != "getToken")
+    # 5 per 10 s allows `sent` requests in about (sent / 5 - 1) windows; we stay within 10 %.
+    assert (sent / 5 - 1) * 10 <= elapsed <= (sent / 5) * 10 * 1.1
+
+
+def test_learns_the_limits_from_the_headers(clock: FakeClock) -> None:
+    pacer = Pacer(clock=clock, margin=0, slack=0)
+    pacer.observe("v1 list", answer(200, headers("Light", 2, 2, 30)))
+    assert pacer.group_of("v1 list") == "Light"
+    assert [pacer.reserve("Light") for _ in range(3)] == [0, 0, 30]
+
+
+def test_sends_by_others_count_against_the_budget(clock: FakeClock) -> None:
+    pacer = Pacer(clock=clock, margin=0, slack=0)
+    assert pacer.reserve("Light") == 0
+    # The server has counted 4 of 5 although we sent one: someone else sent three.
+    pacer.observe("v1 list", answer(200, headers("Light", 5, 1, 60)))
+    assert pacer.reserve("Light") == 0
+    assert pacer.reserve("Light") == 60
+
+
+def test_a_429_blocks_the_group_for_retry_after(clock: FakeClock) -> None:
+    pacer = Pacer(clock=clock)
+    pacer.observe("v1 list", answer(429, {**headers("Light", 50, 0, 60), "Retry-After": "42"}))
+    assert pacer.penalties == 1
+    assert pacer.blocked_for("Light") == 42
+    assert pacer.reserve("Light") == 42
+    assert pacer.reserve("Auth") == 0  # the Auth group is paced separately
+    pacer.observe("v1 list", answer(429, headers("Light", 50, 0, 60)))
+    assert pacer.blocked_for("Light") == 60  # no Retry-After: 60 s
+
+
+def test_after_a_429_the_provider_waits_out_the_penalty(clock: FakeClock) -> None:
+    emulator = Emulator(clock=clock, rate_limit=RateLimit(3, 10))
+    provider = fake_clock_provider(clock)
+    http = httpx.Client(transport=SyncASGITransport(emulator))
+    drive(provider.list_page(SENDER, None, 10, None), http, provider.auth, clock)
+    token = emulator.issue_token()
+    for _ in range(2):  # another client with the same credentials spends the budget
+        http.get(LIST_URL, headers={"Authorization": f"Bearer {token}"})
+    with pytest.raises(RateLimited) as raised:
+        drive(provider.list_page(SENDER, None, 10, None), http, provider.auth, clock)
+    assert raised.value.retry_after == 10
+    assert provider.pacer.blocked_for("Light") == pytest.approx(10)
+
+    job = provider.list_page(SENDER, None, 10, None)
+    first = next(job)
+    assert isinstance(first, Sleep)
+    assert first.seconds == pytest.approx(10)
+    job.close()
+    before = emulator.throttled["Light"]
+    drive(
+        with_retry(lambda: provider.list_page(SENDER, None, 10, None), RetryPolicy()),
+        http,
+        provider.auth,
+        clock,
+    )
+    assert emulator.throttled["Light"] == before
+
+
+def test_a_request_during_the_penalty_restarts_it(clock: FakeClock) -> None:
+    emulator = Emulator(clock=clock, rate_limit=RateLimit(1, 10))
+    token = emulator.issue_token()
+    http = httpx.Client(transport=SyncASGITransport(emulator))
+    auth = {"Authorization": f"Bearer {token}"}
+    assert http.get(LIST_URL, headers=auth).status_code == 200
+    refused = http.get(LIST_URL, headers=auth)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "10"
+    assert refused.headers["X-Rate-Limit-Remaining"] == "0"
+    clock.advance(8)
+    assert http.get(LIST_URL, headers=auth).status_code == 429  # restarts the 10 s
+    clock.advance(8)
+    assert http.get(LIST_URL, headers=auth).status_code == 429
+    clock.advance(10.5)
+    ok = http.get(LIST_URL, headers=auth)
+    assert ok.status_code == 200
+    assert ok.headers["X-Rate-Limit-Group"] == "Light"
+    assert emulator.throttled["Light"] == 3
