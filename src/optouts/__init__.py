@@ -19,7 +19,7 @@ from ._hookspecs import hookimpl
 from ._models import BatchResult, Capability, OptOut, Outcome, Page, RecipientResult, Status
 from ._numbers import normalize
 from ._plugins import ProviderInfo, providers
-from ._provider import Exchange, Provider, Results, Sleep, StatusFilter
+from ._provider import Exchange, Note, Provider, Results, Sleep, StatusFilter
 from ._retry import RetryPolicy
 
 try:
@@ -37,6 +37,7 @@ __all__ = [
     "Exchange",
     "InvalidCursor",
     "InvalidNumber",
+    "Note",
     "OptOut",
     "OptOutError",
     "Outcome",

@@ -127,6 +127,18 @@ class _ClientCore:
     ) -> Exchange[Page]:
         return with_retry(lambda: self.provider.list_page(sender, status, size, cursor), self.retry)
 
+    def _result(self, rows: list[Row], operation: str, sender: str, stats: Stats) -> BatchResult:
+        return BatchResult(
+            rows,
+            operation,
+            sender,
+            self.provider.name,
+            requests=stats.requests,
+            retries=stats.retries,
+            waited=stats.waited,
+            info=stats.notes,
+        )
+
     def _chunk_failed(self, chunk: Sequence[str], error: Exception) -> Results:
         """A chunk whose retries ran out fails per recipient; anything else stops the call."""
         if is_retryable(error):
@@ -224,7 +236,7 @@ class Client(_ClientCore):
         rows: list[Row] = []
         for window in self._stream_windows(operation, sender, recipients, stats):
             rows.extend(window)
-        return BatchResult(rows, operation, sender, self.provider.name, stats.requests)
+        return self._result(rows, operation, sender, stats)
 
     def _stream(
         self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
@@ -354,7 +366,7 @@ class AsyncClient(_ClientCore):
         rows: list[Row] = []
         for batch in self._windows(recipients):
             rows.extend(await self._run_window(operation, sender, batch, stats))
-        return BatchResult(rows, operation, sender, self.provider.name, stats.requests)
+        return self._result(rows, operation, sender, stats)
 
     async def _stream(
         self, operation: str, sender: str, recipients: Iterable[str], stats: Stats

@@ -1,8 +1,9 @@
 """The one place that sends providers' requests: a sync and an async runner for jobs.
 
-A job (an exchange wrapped by ``_retry``) yields ``httpx.Request`` objects and ``Sleep``
-pauses. The runners send the requests with the provider's auth, hand back responses,
-throw transport errors into the job so its retry policy sees them, and count the cost.
+A job (an exchange wrapped by ``_retry``) yields ``httpx.Request`` objects, ``Sleep``
+pauses and ``Note`` facts. The runners send the requests with the provider's auth, hand
+back responses, throw transport errors (and optouts errors an auth flow raised) into the
+job so its retry policy sees them, and count the cost.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TypeVar
 
 import attrs
 import httpx
 
-from ._provider import Exchange, Sleep
+from ._errors import OptOutError
+from ._provider import Exchange, Note, Sleep
 
 __all__ = ["Stats", "run_async", "run_sync"]
 
@@ -31,6 +34,11 @@ class Stats:
     retries: int = 0
     waited: float = 0.0
     """Seconds spent pausing, for pacing and for retries."""
+    notes: dict[str, object] = attrs.Factory(dict)
+
+    def sent(self, reply: httpx.Response) -> None:
+        """Count the request and any an auth flow sent before it (a token fetch)."""
+        self.requests += 1 + len(reply.history)
 
     def paused(self, step: Sleep) -> None:
         if step.reason != "pace":
@@ -50,9 +58,14 @@ def _log(request: httpx.Request, outcome: str, started: float) -> None:
 
 
 def run_sync(
-    job: Exchange[T], http: httpx.Client | None, auth: httpx.Auth | None, stats: Stats
+    job: Exchange[T],
+    http: httpx.Client | None,
+    auth: httpx.Auth | None,
+    stats: Stats,
+    sleep: Callable[[float], None] | None = None,
 ) -> T:
-    """Drive ``job`` to its end over a blocking HTTP client."""
+    """Drive ``job`` to its end over a blocking HTTP client (``sleep`` is swappable for tests)."""
+    sleep = sleep or time.sleep
     reply: httpx.Response | None = None
     error: BaseException | None = None
     while True:
@@ -61,20 +74,24 @@ def run_sync(
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         reply, error = None, None
+        if isinstance(step, Note):
+            stats.notes[step.name] = step.value
+            continue
         if isinstance(step, Sleep):
             stats.paused(step)
-            time.sleep(step.seconds)
+            sleep(step.seconds)
             continue
         if http is None:
             raise RuntimeError("this provider sent a request but has no HTTP client")
-        stats.requests += 1
         started = time.perf_counter()
         try:
             reply = http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, OptOutError) as exc:
+            stats.requests += 1
             _log(step, type(exc).__name__, started)
             error = exc
         else:
+            stats.sent(reply)
             _log(step, str(reply.status_code), started)
 
 
@@ -90,18 +107,22 @@ async def run_async(
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         reply, error = None, None
+        if isinstance(step, Note):
+            stats.notes[step.name] = step.value
+            continue
         if isinstance(step, Sleep):
             stats.paused(step)
             await asyncio.sleep(step.seconds)
             continue
         if http is None:
             raise RuntimeError("this provider sent a request but has no HTTP client")
-        stats.requests += 1
         started = time.perf_counter()
         try:
             reply = await http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, OptOutError) as exc:
+            stats.requests += 1
             _log(step, type(exc).__name__, started)
             error = exc
         else:
+            stats.sent(reply)
             _log(step, str(reply.status_code), started)

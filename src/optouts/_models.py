@@ -139,7 +139,13 @@ class BatchResult(Sequence[RecipientResult]):
     sender: str = ""
     provider: str = ""
     requests: int = 0
-    """How many vendor requests the call sent (retries included)."""
+    """How many vendor requests the call sent (retries and token fetches included)."""
+    retries: int = 0
+    """How many times a request or a recipient was sent again."""
+    waited: float = 0.0
+    """Seconds spent waiting: backoff, rate-limit penalties and pacing."""
+    info: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    """What the provider reported about how it answered, e.g. ``info["check_plan"]``."""
 
     @classmethod
     def of(cls, results: Iterable[RecipientResult], **details: Any) -> BatchResult:

@@ -2,7 +2,8 @@
 
 Each operation is an *exchange*: a generator that yields the ``httpx.Request`` objects to
 send and receives each ``httpx.Response`` back, then returns the parsed answer. It may also
-yield ``Sleep`` to pace itself under a vendor's rate limit (the runner waits). The client
+yield ``Sleep`` to pace itself under a vendor's rate limit (the runner waits), and ``Note``
+to report how it worked (it ends up in ``BatchResult.info``). The client
 drives exchanges over ``httpx.Client`` or ``httpx.AsyncClient``, so one provider serves
 both, and retrying, pacing, paging and batching are written once, in the client.
 
@@ -22,7 +23,7 @@ from ._config import Setting, Settings
 from ._errors import UnsupportedOperation
 from ._models import Capability, Outcome, Page, Status
 
-__all__ = ["Exchange", "Provider", "Results", "Sleep", "StatusFilter"]
+__all__ = ["Exchange", "Note", "Provider", "Results", "Sleep", "StatusFilter"]
 
 T = TypeVar("T")
 
@@ -36,7 +37,18 @@ class Sleep:
     """"pace" (keeping under a rate limit), "retry" (backoff) or "rate-limited" (Retry-After)."""
 
 
-Exchange = Generator["httpx.Request | Sleep", "httpx.Response | None", T]
+@attrs.frozen
+class Note:
+    """A fact an exchange reports about how it worked (e.g. which plan answered a check).
+
+    The client gathers notes into ``BatchResult.info``; later notes of one name win.
+    """
+
+    name: str
+    value: object
+
+
+Exchange = Generator["httpx.Request | Sleep | Note", "httpx.Response | None", T]
 """Yields requests (and pauses), receives each request's response, returns the answer."""
 
 Results = Mapping[str, Outcome]

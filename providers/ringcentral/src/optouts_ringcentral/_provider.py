@@ -32,6 +32,7 @@ from optouts import (
     Capability,
     Exchange,
     InvalidCursor,
+    Note,
     OptOut,
     Outcome,
     Page,
@@ -194,7 +195,6 @@ class RingCentralProvider(Provider):
             async_sleep=async_sleep,
         )
         self._list_pages: dict[str, int] = {}
-        self.last_check_plan: CheckPlan | None = None
         """The plan of the most recent check (also logged at debug level)."""
 
     @classmethod
@@ -371,8 +371,9 @@ class RingCentralProvider(Provider):
                 results.update((yield from self._lookup(sender, rest, counter)))
         else:
             results = dict((yield from self._lookup(sender, recipients, counter)))
-        self.last_check_plan = CheckPlan(
-            plan, len(recipients), lookup_cost, list_cost, counter.requests, fell_back
+        yield Note(
+            "check_plan",
+            CheckPlan(plan, len(recipients), lookup_cost, list_cost, counter.requests, fell_back),
         )
         return results
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from optouts import Sleep
+from optouts._http import Stats, run_sync
 
 from ._emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, Emulator
 from ._provider import RingCentralProvider
@@ -120,21 +120,7 @@ def drive(
     job: Generator[Any, Any, Any], http: httpx.Client, auth: httpx.Auth | None, clock: FakeClock
 ) -> Any:
     """Run a job like the client does, but every Sleep moves the fake clock instead."""
-    reply: httpx.Response | None = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = job.throw(error) if error is not None else job.send(reply)
-        except StopIteration as stop:
-            return stop.value
-        reply, error = None, None
-        if isinstance(step, Sleep):
-            clock.advance(step.seconds)
-            continue
-        try:
-            reply = http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT)
-        except httpx.TransportError as exc:
-            error = exc
+    return run_sync(job, http, auth, Stats(), sleep=clock.advance)
 
 
 def serve_in_thread(app: Emulator) -> tuple[str, Callable[[], None]]:
