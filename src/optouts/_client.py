@@ -281,7 +281,7 @@ class Client(_ClientCore):
     ) -> Iterator[OptOut]:
         """Every record, page after page. ``status="all"`` includes opt-ins."""
         sender, status_filter, size, _ = self._page_args(
-            sender, status, page_size or self.provider.max_page_size, None
+            sender, status, self.provider.max_page_size if page_size is None else page_size, None
         )
         return self._iterate(sender, status_filter, size)
 
@@ -413,7 +413,7 @@ class AsyncClient(_ClientCore):
     ) -> AsyncIterator[OptOut]:
         """Every record, page after page. ``status="all"`` includes opt-ins."""
         sender, status_filter, size, _ = self._page_args(
-            sender, status, page_size or self.provider.max_page_size, None
+            sender, status, self.provider.max_page_size if page_size is None else page_size, None
         )
         return self._iterate(sender, status_filter, size)
 

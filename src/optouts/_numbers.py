@@ -172,9 +172,22 @@ def country_of(number: str) -> str | None:
     if len(regions) == 1:
         country = None if regions[0] == _NON_GEOGRAPHIC else regions[0]
     else:
-        country = _region_by_phonenumbers(number, regions[0])
+        country = _nanp_region(number)
     _country_by_prefix[prefix] = country
     return country
+
+
+def _nanp_region(number: str) -> str:
+    """The region of a +1 number's area code.
+
+    Asked of phonenumbers with the number itself, and if it cannot place that one (an
+    unassigned exchange), with a typical number of the same area code, so that one odd
+    number never decides the country of a whole area code.
+    """
+    placed = _region_by_phonenumbers(number, "")
+    if not placed:
+        placed = _region_by_phonenumbers(f"{number[:5]}2345678", "US")
+    return placed
 
 
 def _region_by_phonenumbers(number: str, fallback: str) -> str:

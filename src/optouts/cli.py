@@ -274,7 +274,7 @@ class _ResultWriter:
             for item in self._rows:
                 shown = "unknown" if item.opted_out is None else "yes" if item.opted_out else "no"
                 table.add_row(item.recipient, shown, "yes" if item.ok else "no", item.error or "")
-            Console().print(table)
+            _console().print(table)
 
 
 @cli.command(name="list")
@@ -325,7 +325,7 @@ def _write_records(output: str, records: Iterable[OptOut]) -> None:
         table = Table(*_RECORD_FIELDS)
         for record in records:
             table.add_row(*("" if v is None else str(v) for v in _record_row(record).values()))
-        Console().print(table)
+        _console().print(table)
 
 
 @cli.command(name="providers")
@@ -358,7 +358,7 @@ def providers_(options: _Options) -> int:
         else:
             table.add_row(info.name, *marks, str(info.max_batch), info.module)
     if options.output == "table":
-        Console().print(table)
+        _console().print(table)
     return 0
 
 
@@ -368,6 +368,11 @@ def emulate() -> None:
 
 
 get_plugin_manager().hook.register_emulators(emulate=emulate)
+
+
+def _console() -> Console:
+    """Tables are cut to 80 columns when piped unless told otherwise; keep them whole."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _fail(message: str, code: int) -> int:

@@ -26,6 +26,7 @@ from ._store import Row, SQLiteLedger
 __all__ = ["LocalProvider"]
 
 _CURSOR_PREFIX = "l1:"
+_INT64 = 2**63
 
 
 def _database_path(value: object) -> str:
@@ -53,8 +54,7 @@ class LocalProvider(Provider):
     settings: ClassVar[tuple[Setting, ...]] = (
         Setting(
             "database",
-            "path of the SQLite ledger file",
-            default=str(user_data_dir() / "ledger.db"),
+            "path of the SQLite ledger file (default: ledger.db in the user data folder)",
             parse=_database_path,
         ),
         Setting("source", "source recorded for changes made through this client", default="api"),
@@ -66,7 +66,8 @@ class LocalProvider(Provider):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalProvider:
-        return cls(SQLiteLedger(settings["database"]), source=settings["source"])
+        database = settings["database"] or str(user_data_dir() / "ledger.db")
+        return cls(SQLiteLedger(database), source=settings["source"])
 
     def __repr__(self) -> str:
         return f"<LocalProvider database={self.ledger.path!r}>"
@@ -144,7 +145,9 @@ def _decode_cursor(cursor: str) -> tuple[int, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not raw.startswith(_CURSOR_PREFIX):
             raise ValueError(raw)
-        sender_id, recipient = raw[len(_CURSOR_PREFIX) :].split(":")
-        return int(sender_id), int(recipient)
+        sender_id, recipient = (int(part) for part in raw[len(_CURSOR_PREFIX) :].split(":"))
+        if not (0 <= sender_id < _INT64 and 0 <= recipient < _INT64):
+            raise ValueError(raw)
+        return sender_id, recipient
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise InvalidCursor(f"{cursor!r} is not a cursor of the local ledger") from None

@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from .._errors import ConfigurationError
 from ._schema import SCHEMA_VERSION, STATEMENTS
 
 __all__ = ["Row", "SQLiteLedger"]
@@ -45,28 +47,52 @@ class SQLiteLedger:
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
         self._sender_ids: dict[str, int] = {}
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode = WAL")
+        try:
+            if self.path != ":memory:":
+                Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._enable_wal(busy_timeout)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA cache_size = -16384")
             self._db.execute("PRAGMA temp_store = MEMORY")
-            with self._write():
-                version = self._db.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise RuntimeError(
-                        f"ledger {self.path} has schema version {version}, newer than this "
-                        f"optouts understands ({SCHEMA_VERSION}); upgrade optouts"
-                    )
-                for statement in STATEMENTS:
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._migrate()
+        except (sqlite3.Error, OSError, ConfigurationError) as exc:
+            if hasattr(self, "_db"):
+                self._db.close()
+            if isinstance(exc, ConfigurationError):
+                raise
+            raise ConfigurationError(
+                f"cannot open the ledger at {self.path}: {exc} "
+                "(setting database, OPTOUTS_LOCAL_DATABASE)"
+            ) from None
+
+    def _enable_wal(self, busy_timeout: float) -> None:
+        """Switch to WAL, waiting for other connections: SQLite's busy handler does not."""
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def _migrate(self) -> None:
+        with self._write():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"ledger {self.path} has schema version {version}, newer than this "
+                    f"optouts understands ({SCHEMA_VERSION}); upgrade optouts"
+                )
+            for statement in STATEMENTS:
+                self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
