@@ -2,8 +2,9 @@
 
 Both clients share ``_ClientCore`` for everything but waiting: choosing the provider,
 checking capabilities, normalising numbers, building retrying jobs and putting answers
-back in input order. Each client only drives jobs, one with ``httpx.Client``, the other
-with ``httpx.AsyncClient``.
+back in input order. Each client only drives jobs, one with ``httpx.Client`` on a thread
+pool, the other with ``httpx.AsyncClient`` as tasks; both keep up to ``max_concurrency``
+batches in flight and start the next window's batches before the current one is done.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Literal
 
@@ -59,6 +62,7 @@ class _ClientCore:
         config: str | os.PathLike[str] | None,
         default_region: str | None,
         retry: RetryPolicy | None,
+        max_concurrency: int | None,
         settings: dict[str, Any],
     ) -> None:
         if isinstance(provider, Provider):
@@ -75,6 +79,8 @@ class _ClientCore:
         region = core_setting("default_region", default_region, config_file)
         self.default_region: str | None = region.upper() if region else None
         self.retry = retry or RetryPolicy()
+        concurrency = core_setting("max_concurrency", max_concurrency, config_file)
+        self.max_concurrency = _concurrency(concurrency, self.provider)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} provider={self.provider.name!r}>"
@@ -136,6 +142,7 @@ class _ClientCore:
             requests=stats.requests,
             retries=stats.retries,
             waited=stats.waited,
+            rate_limit_wait=stats.rate_limit_wait,
             info=stats.notes,
         )
 
@@ -144,6 +151,38 @@ class _ClientCore:
         if is_retryable(error):
             return failed(chunk, error)
         raise error
+
+    @staticmethod
+    def _assemble(batch: Batch, done: Iterable[tuple[Results, Stats]], stats: Stats) -> list[Row]:
+        answers: dict[str, Outcome] = {}
+        for results, spent in done:
+            answers.update(results)
+            stats.merge(spent)
+        return batch.assemble(answers)
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel unfinished batches and wait for them, so none outlives the call."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _concurrency(value: object, provider: Provider) -> int:
+    """Requests in flight at once; blocking providers (the ledger) do one thing at a time."""
+    if value is None:
+        return provider.default_concurrency
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigurationError(
+            f"max_concurrency must be a whole number >= 1, not {value!r} "
+            "(argument max_concurrency, OPTOUTS_MAX_CONCURRENCY or max_concurrency in optouts.toml)"
+        )
+    return 1 if provider.blocking else number
 
 
 def _status_filter(status: Status | str | None) -> StatusFilter:
@@ -168,7 +207,8 @@ class Client(_ClientCore):
     """Manage opt-outs through one provider, blocking.
 
     ``Client("local", database="optouts.db")`` names the provider and its settings;
-    ``Client()`` takes both from the environment and optouts.toml.
+    ``Client()`` takes both from the environment and optouts.toml. Batches go out on up to
+    ``max_concurrency`` threads at once; results keep input order.
     """
 
     def __init__(
@@ -178,16 +218,25 @@ class Client(_ClientCore):
         config: str | os.PathLike[str] | None = None,
         default_region: str | None = None,
         retry: RetryPolicy | None = None,
+        max_concurrency: int | None = None,
         http_client: httpx.Client | None = None,
         **settings: Any,
     ) -> None:
         super().__init__(
-            provider, config=config, default_region=default_region, retry=retry, settings=settings
+            provider,
+            config=config,
+            default_region=default_region,
+            retry=retry,
+            max_concurrency=max_concurrency,
+            settings=settings,
         )
         self._owns_http = http_client is None and not self.provider.blocking
         self._http = (
-            http_client if http_client is not None or self.provider.blocking else httpx.Client()
+            http_client
+            if http_client is not None or self.provider.blocking
+            else httpx.Client(limits=httpx.Limits(max_connections=max(self.max_concurrency, 10)))
         )
+        self._pool: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> Client:
         return self
@@ -203,6 +252,8 @@ class Client(_ClientCore):
     def close(self) -> None:
         """Let the provider release what it holds, then close the HTTP client."""
         try:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
             run_sync(self.provider.close(), self._http, self.provider.auth, Stats())
         finally:
             if self._owns_http and self._http is not None:
@@ -228,7 +279,8 @@ class Client(_ClientCore):
         Memory stays bounded however long ``recipients`` is (a file, a generator).
         """
         sender, _ = self._start(operation, sender)
-        return self._stream(operation, sender, recipients, Stats())
+        rows = self._stream_windows(operation, sender, recipients, Stats())
+        return itertools.starmap(RecipientResult, itertools.chain.from_iterable(rows))
 
     def _collect(self, operation: Operation, sender: str, recipients: Iterable[str]) -> BatchResult:
         sender, _ = self._start(operation, sender)
@@ -238,23 +290,48 @@ class Client(_ClientCore):
             rows.extend(window)
         return self._result(rows, operation, sender, stats)
 
-    def _stream(
-        self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
-    ) -> Iterator[RecipientResult]:
-        for rows in self._stream_windows(operation, sender, recipients, stats):
-            yield from itertools.starmap(RecipientResult, rows)
-
     def _stream_windows(
         self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
     ) -> Iterator[list[Row]]:
-        for batch in self._windows(recipients):
-            answers: dict[str, Outcome] = {}
-            for chunk in batch.chunks():
-                try:
-                    answers.update(self._run(self._job(operation, sender, chunk), stats))
-                except Exception as error:
-                    answers.update(self._chunk_failed(chunk, error))
-            yield batch.assemble(answers)
+        """Windows of rows in input order; the next window's batches are already in flight."""
+        pending: deque[tuple[Batch, list[Future[tuple[Results, Stats]]]]] = deque()
+        try:
+            for batch in self._windows(recipients):
+                chunks = batch.chunks()
+                pending.append((batch, [self._submit(operation, sender, c) for c in chunks]))
+                if len(pending) > 1:
+                    batch, futures = pending.popleft()
+                    yield self._assemble(batch, (f.result() for f in futures), stats)
+            while pending:
+                batch, futures = pending.popleft()
+                yield self._assemble(batch, (f.result() for f in futures), stats)
+        finally:
+            for _, futures in pending:
+                for future in futures:
+                    future.cancel()
+
+    def _submit(
+        self, operation: str, sender: str, chunk: Sequence[str]
+    ) -> Future[tuple[Results, Stats]]:
+        if self.max_concurrency > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="optouts")
+            return self._pool.submit(self._run_chunk, operation, sender, chunk)
+        future: Future[tuple[Results, Stats]] = Future()
+        try:
+            future.set_result(self._run_chunk(operation, sender, chunk))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+    def _run_chunk(
+        self, operation: str, sender: str, chunk: Sequence[str]
+    ) -> tuple[Results, Stats]:
+        spent = Stats()
+        try:
+            return self._run(self._job(operation, sender, chunk), spent), spent
+        except Exception as error:
+            return self._chunk_failed(chunk, error), spent
 
     def _run(self, job: Exchange[Any], stats: Stats) -> Any:
         return run_sync(job, self._http, self.provider.auth, stats)
@@ -298,7 +375,10 @@ class Client(_ClientCore):
 
 
 class AsyncClient(_ClientCore):
-    """Manage opt-outs through one provider, with asyncio. Same API as Client, awaited."""
+    """Manage opt-outs through one provider, with asyncio. Same API as Client, awaited.
+
+    Batches run as up to ``max_concurrency`` concurrent tasks; results keep input order.
+    """
 
     def __init__(
         self,
@@ -307,17 +387,24 @@ class AsyncClient(_ClientCore):
         config: str | os.PathLike[str] | None = None,
         default_region: str | None = None,
         retry: RetryPolicy | None = None,
+        max_concurrency: int | None = None,
         http_client: httpx.AsyncClient | None = None,
         **settings: Any,
     ) -> None:
         super().__init__(
-            provider, config=config, default_region=default_region, retry=retry, settings=settings
+            provider,
+            config=config,
+            default_region=default_region,
+            retry=retry,
+            max_concurrency=max_concurrency,
+            settings=settings,
         )
         self._owns_http = http_client is None and not self.provider.blocking
+        limits = httpx.Limits(max_connections=max(self.max_concurrency, 10))
         self._http = (
             http_client
             if http_client is not None or self.provider.blocking
-            else httpx.AsyncClient()
+            else httpx.AsyncClient(limits=limits)
         )
 
     async def __aenter__(self) -> AsyncClient:
@@ -356,7 +443,14 @@ class AsyncClient(_ClientCore):
     ) -> AsyncIterator[RecipientResult]:
         """Like add/remove/check, yielding results in input order as each window completes."""
         sender, _ = self._start(operation, sender)
-        return self._stream(operation, sender, recipients, Stats())
+        return self._stream(operation, sender, recipients)
+
+    async def _stream(
+        self, operation: str, sender: str, recipients: Iterable[str]
+    ) -> AsyncIterator[RecipientResult]:
+        async for rows in self._stream_windows(operation, sender, recipients, Stats()):
+            for row in rows:
+                yield RecipientResult(*row)
 
     async def _collect(
         self, operation: Operation, sender: str, recipients: Iterable[str]
@@ -364,27 +458,53 @@ class AsyncClient(_ClientCore):
         sender, _ = self._start(operation, sender)
         stats = Stats()
         rows: list[Row] = []
-        for batch in self._windows(recipients):
-            rows.extend(await self._run_window(operation, sender, batch, stats))
+        async for window in self._stream_windows(operation, sender, recipients, stats):
+            rows.extend(window)
         return self._result(rows, operation, sender, stats)
 
-    async def _stream(
+    async def _stream_windows(
         self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
-    ) -> AsyncIterator[RecipientResult]:
-        for batch in self._windows(recipients):
-            for row in await self._run_window(operation, sender, batch, stats):
-                yield RecipientResult(*row)
+    ) -> AsyncIterator[list[Row]]:
+        """Windows of rows in input order; the next window's batches are already in flight."""
+        slots = asyncio.Semaphore(self.max_concurrency)
+        pending: deque[tuple[Batch, list[asyncio.Task[tuple[Results, Stats]]]]] = deque()
 
-    async def _run_window(
-        self, operation: str, sender: str, batch: Batch, stats: Stats
+        def start(batch: Batch) -> None:
+            tasks = [
+                asyncio.ensure_future(self._run_chunk(operation, sender, chunk, slots))
+                for chunk in batch.chunks()
+            ]
+            pending.append((batch, tasks))
+
+        try:
+            for batch in self._windows(recipients):
+                start(batch)
+                if len(pending) > 1:
+                    yield await self._finish(*pending.popleft(), stats)
+            while pending:
+                yield await self._finish(*pending.popleft(), stats)
+        finally:
+            await _cancel([task for _, tasks in pending for task in tasks])
+
+    async def _finish(
+        self, batch: Batch, tasks: list[asyncio.Task[tuple[Results, Stats]]], stats: Stats
     ) -> list[Row]:
-        answers: dict[str, Outcome] = {}
-        for chunk in batch.chunks():
+        try:
+            done = [await task for task in tasks]
+        except BaseException:
+            await _cancel(tasks)
+            raise
+        return self._assemble(batch, done, stats)
+
+    async def _run_chunk(
+        self, operation: str, sender: str, chunk: Sequence[str], slots: asyncio.Semaphore
+    ) -> tuple[Results, Stats]:
+        spent = Stats()
+        async with slots:
             try:
-                answers.update(await self._run(self._job(operation, sender, chunk), stats))
+                return await self._run(self._job(operation, sender, chunk), spent), spent
             except Exception as error:
-                answers.update(self._chunk_failed(chunk, error))
-        return batch.assemble(answers)
+                return self._chunk_failed(chunk, error), spent
 
     async def _run(self, job: Exchange[Any], stats: Stats) -> Any:
         if self.provider.blocking:

@@ -78,6 +78,7 @@ def env_name(provider: str | None, setting: str) -> str:
 CORE_SETTINGS = (
     Setting("provider", "which provider to use", default="local"),
     Setting("default_region", "ISO country assumed for numbers written without +country code"),
+    Setting("max_concurrency", "batches in flight at once (default: the provider's own)"),
 )
 
 
@@ -143,9 +144,11 @@ def core_setting(
         return environ[variable]
     if config.core.get(name) is not None:
         value = config.core[name]
-        if not isinstance(value, str):
+        allowed = (str, int) if name == "max_concurrency" else (str,)
+        if not isinstance(value, allowed) or isinstance(value, bool):
+            kind = "a whole number" if name == "max_concurrency" else "a string"
             raise ConfigurationError(
-                f"{name!r} in {config.where(None)} must be a string; also settable as {variable}"
+                f"{name!r} in {config.where(None)} must be {kind}; also settable as {variable}"
             )
         return value
     return setting.default

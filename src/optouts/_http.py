@@ -34,7 +34,17 @@ class Stats:
     retries: int = 0
     waited: float = 0.0
     """Seconds spent pausing, for pacing and for retries."""
+    rate_limit_wait: float = 0.0
+    """The part of ``waited`` spent on rate limits: pacing and Retry-After."""
     notes: dict[str, object] = attrs.Factory(dict)
+
+    def merge(self, other: Stats) -> None:
+        """Add what one batch cost (each batch counts alone, so threads never share one)."""
+        self.requests += other.requests
+        self.retries += other.retries
+        self.waited += other.waited
+        self.rate_limit_wait += other.rate_limit_wait
+        self.notes.update(other.notes)
 
     def sent(self, reply: httpx.Response) -> None:
         """Count the request and any an auth flow sent before it (a token fetch)."""
@@ -43,6 +53,8 @@ class Stats:
     def paused(self, step: Sleep) -> None:
         if step.reason != "pace":
             self.retries += 1
+        if step.reason != "retry":
+            self.rate_limit_wait += step.seconds
         self.waited += step.seconds
 
 

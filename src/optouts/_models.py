@@ -143,7 +143,9 @@ class BatchResult(Sequence[RecipientResult]):
     retries: int = 0
     """How many times a request or a recipient was sent again."""
     waited: float = 0.0
-    """Seconds spent waiting: backoff, rate-limit penalties and pacing."""
+    """Seconds spent waiting, summed over batches: backoff, rate-limit penalties, pacing."""
+    rate_limit_wait: float = 0.0
+    """The part of ``waited`` spent on rate limits (pacing and Retry-After)."""
     info: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     """What the provider reported about how it answered, e.g. ``info["check_plan"]``."""
 

@@ -74,6 +74,8 @@ class Provider:
     max_page_size: ClassVar[int] = 1000
     default_page_size: ClassVar[int] = 100
     settings: ClassVar[tuple[Setting, ...]] = ()
+    default_concurrency: ClassVar[int] = 4
+    """Batches in flight at once unless the user sets max_concurrency."""
     blocking: ClassVar[bool] = False
     """True when operations do blocking work in-process instead of yielding requests."""
     hints: ClassVar[Mapping[Capability, str]] = {}

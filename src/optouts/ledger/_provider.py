@@ -51,6 +51,7 @@ class LocalProvider(Provider):
     max_page_size: ClassVar[int] = 10_000
     default_page_size: ClassVar[int] = 100
     blocking: ClassVar[bool] = True
+    default_concurrency: ClassVar[int] = 1
     settings: ClassVar[tuple[Setting, ...]] = (
         Setting(
             "database",
