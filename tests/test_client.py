@@ -230,8 +230,8 @@ def test_requests_are_logged_without_secrets(
     with caplog.at_level(logging.DEBUG, logger="optouts"):
         client.check(SENDER, [A])
     lines = [record.getMessage() for record in caplog.records]
-    assert "POST /check -> 500" in lines[0]
-    assert any("POST /check -> 200" in line for line in lines)
+    assert "POST /check -> 500 (attempt 1)" in lines[0]
+    assert any("POST /check -> 200 (attempt 2)" in line for line in lines)
     assert KEY not in caplog.text
     assert KEY not in repr(client.provider)
 

@@ -58,13 +58,15 @@ class Stats:
         self.waited += step.seconds
 
 
-def _log(request: httpx.Request, outcome: str, started: float) -> None:
+def _log(request: httpx.Request, outcome: str, attempt: int, started: float) -> None:
+    """One line per vendor request; never headers or bodies, which carry secrets and numbers."""
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
-            "%s %s -> %s in %.3fs",
+            "%s %s -> %s (attempt %d) in %.3fs",
             request.method,
             request.url.path,
             outcome,
+            attempt,
             time.perf_counter() - started,
         )
 
@@ -100,11 +102,11 @@ def run_sync(
             reply = http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT)
         except (httpx.TransportError, OptOutError) as exc:
             stats.requests += 1
-            _log(step, type(exc).__name__, started)
+            _log(step, type(exc).__name__, stats.retries + 1, started)
             error = exc
         else:
             stats.sent(reply)
-            _log(step, str(reply.status_code), started)
+            _log(step, str(reply.status_code), stats.retries + 1, started)
 
 
 async def run_async(
@@ -133,8 +135,8 @@ async def run_async(
             reply = await http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT)
         except (httpx.TransportError, OptOutError) as exc:
             stats.requests += 1
-            _log(step, type(exc).__name__, started)
+            _log(step, type(exc).__name__, stats.retries + 1, started)
             error = exc
         else:
             stats.sent(reply)
-            _log(step, str(reply.status_code), started)
+            _log(step, str(reply.status_code), stats.retries + 1, started)
