@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import attrs
 import httpx
@@ -71,6 +71,51 @@ def _log(request: httpx.Request, outcome: str, attempt: int, started: float) -> 
         )
 
 
+class _Steps(Generic[T]):
+    """Advances a job and keeps the books; the runners add only the waiting."""
+
+    def __init__(self, job: Exchange[T], stats: Stats) -> None:
+        self.job = job
+        self.stats = stats
+        self.value: T | None = None
+        self._reply: httpx.Response | None = None
+        self._error: BaseException | None = None
+
+    def next(self) -> httpx.Request | Sleep | None:
+        """The next request or pause; None once the job returned (see ``value``)."""
+        while True:
+            try:
+                if self._error is not None:
+                    step = self.job.throw(self._error)
+                else:
+                    step = self.job.send(self._reply)
+            except StopIteration as stop:
+                self.value = stop.value
+                return None
+            self._reply, self._error = None, None
+            if isinstance(step, Note):
+                self.stats.notes[step.name] = step.value
+                continue
+            if isinstance(step, Sleep):
+                self.stats.paused(step)
+            return step
+
+    def answered(self, request: httpx.Request, reply: httpx.Response, started: float) -> None:
+        self.stats.sent(reply)
+        _log(request, str(reply.status_code), self.stats.retries + 1, started)
+        self._reply = reply
+
+    def failed(self, request: httpx.Request, error: Exception, started: float) -> None:
+        """A transport error (or an auth flow's refusal) goes back into the job to retry."""
+        self.stats.requests += 1
+        _log(request, type(error).__name__, self.stats.retries + 1, started)
+        self._error = error
+
+
+def _no_http() -> RuntimeError:
+    return RuntimeError("this provider sent a request but has no HTTP client")
+
+
 def run_sync(
     job: Exchange[T],
     http: httpx.Client | None,
@@ -80,63 +125,36 @@ def run_sync(
 ) -> T:
     """Drive ``job`` to its end over a blocking HTTP client (``sleep`` is swappable for tests)."""
     sleep = sleep or time.sleep
-    reply: httpx.Response | None = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = job.throw(error) if error is not None else job.send(reply)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        reply, error = None, None
-        if isinstance(step, Note):
-            stats.notes[step.name] = step.value
-            continue
+    steps = _Steps(job, stats)
+    while (step := steps.next()) is not None:
         if isinstance(step, Sleep):
-            stats.paused(step)
             sleep(step.seconds)
             continue
         if http is None:
-            raise RuntimeError("this provider sent a request but has no HTTP client")
+            raise _no_http()
         started = time.perf_counter()
         try:
-            reply = http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT)
+            steps.answered(step, http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT), started)
         except (httpx.TransportError, OptOutError) as exc:
-            stats.requests += 1
-            _log(step, type(exc).__name__, stats.retries + 1, started)
-            error = exc
-        else:
-            stats.sent(reply)
-            _log(step, str(reply.status_code), stats.retries + 1, started)
+            steps.failed(step, exc, started)
+    return steps.value  # type: ignore[return-value]
 
 
 async def run_async(
     job: Exchange[T], http: httpx.AsyncClient | None, auth: httpx.Auth | None, stats: Stats
 ) -> T:
     """Drive ``job`` to its end over an async HTTP client."""
-    reply: httpx.Response | None = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = job.throw(error) if error is not None else job.send(reply)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        reply, error = None, None
-        if isinstance(step, Note):
-            stats.notes[step.name] = step.value
-            continue
+    steps = _Steps(job, stats)
+    while (step := steps.next()) is not None:
         if isinstance(step, Sleep):
-            stats.paused(step)
             await asyncio.sleep(step.seconds)
             continue
         if http is None:
-            raise RuntimeError("this provider sent a request but has no HTTP client")
+            raise _no_http()
         started = time.perf_counter()
         try:
             reply = await http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT)
+            steps.answered(step, reply, started)
         except (httpx.TransportError, OptOutError) as exc:
-            stats.requests += 1
-            _log(step, type(exc).__name__, stats.retries + 1, started)
-            error = exc
-        else:
-            stats.sent(reply)
-            _log(step, str(reply.status_code), stats.retries + 1, started)
+            steps.failed(step, exc, started)
+    return steps.value  # type: ignore[return-value]
