@@ -381,3 +381,14 @@ def test_served_over_loopback_a_drop_closes_the_socket(
         )
     assert ok.status_code == 200
     assert ok.headers["ms-cv"]
+
+
+async def test_item_fault_rate_fails_recipients_on_their_own(
+    send: Send, emulator: AzureEmulator
+) -> None:
+    emulator.item_fault_rate = 0.5
+    numbers = [f"+1202555{i:04d}" for i in range(100)]
+    answered = items(await send("add", body(*numbers)))
+    failed = {item["to"] for item in answered if item["httpStatusCode"] == 500}
+    assert 20 < len(failed) < 80
+    assert emulator.opted_out(SENDER) == set(numbers) - failed

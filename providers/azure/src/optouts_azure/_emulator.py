@@ -3,8 +3,9 @@
 It is a plain ASGI application (no framework) that checks requests as Azure does: the
 HMAC signature, the content hash and the date (at most 15 minutes off), the api-version and
 the body, answering with Azure's error shapes. State is kept per sender–recipient pair.
-Knobs add latency, faults (whole-request 5xx, per-recipient 500s, dropped connections) and
-throttling (429 with ``Retry-After``); with a ``seed`` the same requests meet the same faults.
+Knobs add latency, faults (whole-request 5xx, per-recipient 500s, dropped connections),
+per-recipient 500s at their own rate, and throttling (429 with ``Retry-After``); with a
+``seed`` the same requests meet the same faults.
 
 Run it in-process with ``httpx.ASGITransport(app=AzureEmulator())`` or on 127.0.0.1 with
 ``optouts emulate azure``. A dropped connection surfaces in-process as
@@ -84,6 +85,7 @@ class AzureEmulator:
         fault_rate: float = 0.0,
         faults: Collection[Fault] = RANDOM_FAULTS,
         throttle_rate: float = 0.0,
+        item_fault_rate: float = 0.0,
         retry_after: float | None = 1.0,
         seed: int | None = None,
         enabled: bool = True,
@@ -91,7 +93,12 @@ class AzureEmulator:
         api_versions: Collection[str] = API_VERSIONS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        for name, rate in (("fault_rate", fault_rate), ("throttle_rate", throttle_rate)):
+        rates = (
+            ("fault_rate", fault_rate),
+            ("throttle_rate", throttle_rate),
+            ("item_fault_rate", item_fault_rate),
+        )
+        for name, rate in rates:
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {rate}")
         unknown = set(faults) - set(FAULTS)
@@ -102,6 +109,8 @@ class AzureEmulator:
         self.fault_rate = fault_rate
         self.faults = tuple(faults)
         self.throttle_rate = throttle_rate
+        self.item_fault_rate = item_fault_rate
+        """Share of recipients answered 500 on their own, in requests that otherwise succeed."""
         self.retry_after = retry_after
         self.enabled = enabled
         self.max_skew = max_skew
@@ -196,7 +205,9 @@ class AzureEmulator:
             raise _error(503, "ServiceUnavailable", "The service is temporarily unavailable.")
         if fault == "drop":
             raise DroppedConnection("the Azure emulator dropped the connection")
-        failing = self._pick_failing(recipients) if fault == "items" else set()
+        failing = (
+            self._pick_failing(recipients) if fault == "items" else self._item_faults(recipients)
+        )
         return 200, {
             "value": [self._apply(operation, sender, to, to in failing) for to in recipients]
         }
@@ -286,6 +297,12 @@ class AzureEmulator:
         with self._lock:
             failing = {to for to in recipients if self._rng.random() < 0.5}
             return failing or {self._rng.choice(recipients)}
+
+    def _item_faults(self, recipients: list[str]) -> set[str]:
+        if not self.item_fault_rate:
+            return set()
+        with self._lock:
+            return {to for to in recipients if self._rng.random() < self.item_fault_rate}
 
     def _apply(self, operation: Operation, sender: str, to: str, fail: bool) -> dict[str, Any]:
         if not _E164.fullmatch(to):

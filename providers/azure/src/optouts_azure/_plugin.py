@@ -5,13 +5,21 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from typing import cast
 
 import click
 
 import optouts
 from optouts.emulators import serve
 
-from ._emulator import DEFAULT_ACCESS_KEY, AzureEmulator, DroppedConnection
+from ._emulator import (
+    DEFAULT_ACCESS_KEY,
+    FAULTS,
+    RANDOM_FAULTS,
+    AzureEmulator,
+    DroppedConnection,
+    Fault,
+)
 from ._provider import AzureProvider
 
 
@@ -57,6 +65,19 @@ def register_providers(register: Callable[[type[optouts.Provider]], None]) -> No
     help="Share of requests answered 429.",
 )
 @click.option(
+    "--item-fault-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of recipients answered 500 on their own inside otherwise good answers.",
+)
+@click.option(
+    "--faults",
+    default=",".join(RANDOM_FAULTS),
+    show_default=True,
+    help=f"Which faults --fault-rate draws from, comma-separated: {', '.join(FAULTS)}.",
+)
+@click.option(
     "--retry-after",
     type=click.FloatRange(min=0),
     default=1.0,
@@ -74,17 +95,25 @@ def emulate_azure(
     latency: float,
     fault_rate: float,
     throttle_rate: float,
+    item_fault_rate: float,
+    faults: str,
     retry_after: float,
     seed: int | None,
     access_key: str,
 ) -> None:
     """Serve an emulator of Azure Communication Services SMS opt-outs on 127.0.0.1."""
+    chosen = [name.strip() for name in faults.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(FAULTS))
+    if unknown:
+        raise click.BadParameter(f"unknown {', '.join(unknown)}", param_hint="--faults")
     try:
         app = AzureEmulator(
             access_key=access_key,
             latency=latency,
             fault_rate=fault_rate,
+            faults=cast("list[Fault]", chosen),
             throttle_rate=throttle_rate,
+            item_fault_rate=item_fault_rate,
             retry_after=retry_after,
             seed=seed,
         )
