@@ -1,11 +1,13 @@
 """What the client does for every provider: dedupe, chunk, order, retry, page, report.
 
 Each test runs through both Client and AsyncClient against a scripted vendor, so the
-behaviour is observed on the wire rather than assumed.
+behaviour is observed on the wire rather than assumed. Batches go one at a time here so
+scripted faults meet known batches; test_concurrency covers batches in flight together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +29,7 @@ from optouts.testing import AnyClient, blocking
 
 SENDER = "+18005550100"
 A, B, C, D, E = (f"+120255501{i:02d}" for i in range(1, 6))
-FAST = RetryPolicy(attempts=3, backoff=0.0, cap=0.0)
+FAST = RetryPolicy(attempts=3, backoff=0.001, cap=0.001)
 
 
 @pytest.fixture
@@ -43,8 +45,13 @@ def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     def record(seconds: float) -> None:
         pauses.append(seconds)
 
+    real_sleep = asyncio.sleep
+
     async def record_async(seconds: float) -> None:
-        pauses.append(seconds)
+        if seconds:
+            pauses.append(seconds)
+        else:
+            await real_sleep(0)  # a yield to the event loop, not a pause
 
     monkeypatch.setattr("optouts._http.time.sleep", record)
     monkeypatch.setattr("optouts._http.asyncio.sleep", record_async)
@@ -62,7 +69,9 @@ def client(request: pytest.FixtureRequest, backend: Backend) -> Iterator[AnyClie
             yield c
     else:
         http = httpx.AsyncClient(transport=transport)
-        wrapped = blocking(optouts.AsyncClient(provider, retry=FAST, http_client=http))
+        wrapped = blocking(
+            optouts.AsyncClient(provider, retry=FAST, max_concurrency=1, http_client=http)
+        )
         yield wrapped
         wrapped.close()
 

@@ -48,8 +48,11 @@ _OPERATIONS: dict[str, Capability] = {
     "check": Capability.CHECK,
 }
 _WINDOW_CHUNKS = 2
-"""How many provider batches one window of streamed input holds (at least _MIN_WINDOW)."""
+"""Provider batches one window of input holds at least."""
 _MIN_WINDOW = 10_000
+"""Recipients one window holds at least: the span within which duplicates are sent once."""
+_AHEAD = 50_000
+"""Recipients that may be in flight or waiting behind the oldest unfinished window."""
 
 
 class _ClientCore:
@@ -102,11 +105,19 @@ class _ClientCore:
         self._require(capability)
         return normalize_sender(sender, self.default_region), capability
 
+    def _window_size(self) -> int:
+        """Recipients prepared at a time: duplicates are sent once within a window."""
+        return max(_MIN_WINDOW, self.provider.max_batch * _WINDOW_CHUNKS)
+
     def _windows(self, recipients: Iterable[object]) -> Iterator[Batch]:
         size = self.provider.max_batch
-        window = max(_MIN_WINDOW, size * _WINDOW_CHUNKS)
-        for items in windows(recipients, window):
+        for items in windows(recipients, self._window_size()):
             yield Batch.prepare(items, size, self.default_region)
+
+    def _windows_ahead(self) -> int:
+        """Windows that may be in flight behind the oldest unfinished one, so one batch
+        waiting out a Retry-After does not idle every other slot."""
+        return max(2, _AHEAD // self._window_size())
 
     def _job(self, operation: str, sender: str, chunk: Sequence[str]) -> Exchange[Results]:
         method = getattr(self.provider, operation)
@@ -159,6 +170,10 @@ class _ClientCore:
             answers.update(results)
             stats.merge(spent)
         return batch.assemble(answers)
+
+
+def _done(work: Sequence[Future[Any] | asyncio.Task[Any]]) -> bool:
+    return all(item.done() for item in work)
 
 
 async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
@@ -293,13 +308,14 @@ class Client(_ClientCore):
     def _stream_windows(
         self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
     ) -> Iterator[list[Row]]:
-        """Windows of rows in input order; the next window's batches are already in flight."""
+        """Windows of rows in input order, while later windows' batches are in flight."""
         pending: deque[tuple[Batch, list[Future[tuple[Results, Stats]]]]] = deque()
+        ahead = self._windows_ahead()
         try:
             for batch in self._windows(recipients):
                 chunks = batch.chunks()
                 pending.append((batch, [self._submit(operation, sender, c) for c in chunks]))
-                if len(pending) > 1:
+                while pending and (len(pending) > ahead or _done(pending[0][1])):
                     batch, futures = pending.popleft()
                     yield self._assemble(batch, (f.result() for f in futures), stats)
             while pending:
@@ -465,7 +481,7 @@ class AsyncClient(_ClientCore):
     async def _stream_windows(
         self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
     ) -> AsyncIterator[list[Row]]:
-        """Windows of rows in input order; the next window's batches are already in flight."""
+        """Windows of rows in input order, while later windows' batches are in flight."""
         slots = asyncio.Semaphore(self.max_concurrency)
         pending: deque[tuple[Batch, list[asyncio.Task[tuple[Results, Stats]]]]] = deque()
 
@@ -476,10 +492,12 @@ class AsyncClient(_ClientCore):
             ]
             pending.append((batch, tasks))
 
+        ahead = self._windows_ahead()
         try:
             for batch in self._windows(recipients):
                 start(batch)
-                if len(pending) > 1:
+                await asyncio.sleep(0)  # let batches in flight read their answers
+                while pending and (len(pending) > ahead or _done(pending[0][1])):
                     yield await self._finish(*pending.popleft(), stats)
             while pending:
                 yield await self._finish(*pending.popleft(), stats)

@@ -159,24 +159,31 @@ class AzureEmulator:
             return
         if scope["type"] != "http":
             raise RuntimeError(f"the Azure emulator serves HTTP, not {scope['type']!r}")
+        # The answer is due ``latency`` after the request arrived, the emulator's own work
+        # included, as a vendor's response time would be.
+        due = asyncio.get_running_loop().time() + self.latency
         body = await _read_body(receive)
         headers = _headers(scope)
         with self._lock:
             self.requests += 1
             number = self.requests
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
         reply_headers = [("ms-cv", self._correlation_id(number))]
         if "x-ms-client-request-id" in headers:
             reply_headers.append(("x-ms-client-request-id", headers["x-ms-client-request-id"]))
+        dropped = False
         try:
             status, answer = self._handle(scope, headers, body, number)
         except _Reply as reply:
             status, answer = reply.status, reply.body
             reply_headers.extend(reply.headers)
         except DroppedConnection:
+            dropped = True
+        remaining = due - asyncio.get_running_loop().time()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+        if dropped:
             await _drop(send)
-            raise
+            raise DroppedConnection("the Azure emulator dropped the connection")
         await _respond(send, status, answer, reply_headers)
 
     def _handle(
