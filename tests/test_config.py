@@ -137,13 +137,17 @@ def test_config_file_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         ("provider = ", "not valid TOML"),
         ("provder = 'local'", "unknown top-level setting 'provder'"),
         ("providers = 3", "one table per provider"),
-        ("provider = 3", "must be a string"),
+        ("provider = 3", "'provider' from provider in .* is malformed .*OPTOUTS_PROVIDER"),
+        ("max_concurrency = 0", "'max_concurrency' .* >= 1.*OPTOUTS_MAX_CONCURRENCY"),
+        ("retry_backoff = 'soon'", "'retry_backoff' .*malformed.*OPTOUTS_RETRY_BACKOFF"),
     ],
 )
 def test_broken_config_files_say_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
     path = write_config(tmp_path, text)
+    name = text.split("=")[0].strip() if "=" in text else "provider"
+    name = name if name in {"max_concurrency", "retry_backoff"} else "provider"
     with pytest.raises(ConfigurationError, match=message):
-        core_setting("provider", None, load_config_file(path))
+        core_setting(name, None, load_config_file(path))
 
 
 def test_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
@@ -157,3 +161,12 @@ def test_core_settings_precedence(tmp_path: Path) -> None:
     assert core_setting("provider", None, config, {"OPTOUTS_PROVIDER": "env"}) == "env"
     assert core_setting("provider", None, config, {}) == "file"
     assert core_setting("provider", None, load_config_file(), {}) == "local"
+
+
+def test_retry_policy_comes_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import optouts
+
+    monkeypatch.setenv("OPTOUTS_RETRY_ATTEMPTS", "7")
+    monkeypatch.setenv("OPTOUTS_CONFIG", str(write_config(tmp_path, "retry_cap = 2.5\n")))
+    with optouts.Client("local", database=str(tmp_path / "l.db")) as client:
+        assert client.retry == optouts.RetryPolicy(attempts=7, cap=2.5)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import httpx
 
 from ._batch import Batch, failed, windows
-from ._config import core_setting, load_config_file, resolve_settings
+from ._config import ConfigFile, core_setting, load_config_file, resolve_settings
 from ._errors import ConfigurationError, ProviderError
 from ._http import Stats, run_async, run_sync
 from ._models import (
@@ -79,11 +79,15 @@ class _ClientCore:
             provider_class = get_provider_class(name)
             resolved = resolve_settings(name, provider_class.settings, settings, config_file)
             self.provider = provider_class.from_settings(resolved)
-        region = core_setting("default_region", default_region, config_file)
-        self.default_region: str | None = region.upper() if region else None
-        self.retry = retry or RetryPolicy()
+        self.default_region: str | None = core_setting(
+            "default_region", default_region, config_file
+        )
+        self.retry = retry or _retry_policy(config_file)
         concurrency = core_setting("max_concurrency", max_concurrency, config_file)
-        self.max_concurrency = _concurrency(concurrency, self.provider)
+        blocking = self.provider.blocking  # the ledger does one thing at a time
+        self.max_concurrency: int = (
+            1 if blocking else concurrency or self.provider.default_concurrency
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} provider={self.provider.name!r}>"
@@ -184,20 +188,13 @@ async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _concurrency(value: object, provider: Provider) -> int:
-    """Requests in flight at once; blocking providers (the ledger) do one thing at a time."""
-    if value is None:
-        return provider.default_concurrency
-    try:
-        number = int(str(value))
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise ConfigurationError(
-            f"max_concurrency must be a whole number >= 1, not {value!r} "
-            "(argument max_concurrency, OPTOUTS_MAX_CONCURRENCY or max_concurrency in optouts.toml)"
-        )
-    return 1 if provider.blocking else number
+def _retry_policy(config: ConfigFile) -> RetryPolicy:
+    """The default policy, with whatever retry_* settings the environment or file give."""
+    given = {
+        field: core_setting(f"retry_{field}", None, config)
+        for field in ("attempts", "backoff", "cap", "deadline")
+    }
+    return RetryPolicy(**{field: value for field, value in given.items() if value is not None})
 
 
 def _status_filter(status: Status | str | None) -> StatusFilter:

@@ -75,10 +75,50 @@ def env_name(provider: str | None, setting: str) -> str:
     return "_".join(part.upper().replace("-", "_") for part in parts)
 
 
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("expected a whole number")
+    number = int(value)
+    if number < 1:
+        raise ValueError("expected a whole number >= 1")
+    return number
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("expected a number of seconds")
+    number = float(value)
+    if not number >= 0:
+        raise ValueError("expected a number of seconds >= 0")
+    return number
+
+
 CORE_SETTINGS = (
-    Setting("provider", "which provider to use", default="local"),
-    Setting("default_region", "ISO country assumed for numbers written without +country code"),
-    Setting("max_concurrency", "batches in flight at once (default: the provider's own)"),
+    Setting("provider", "which provider to use", default="local", parse=_text),
+    Setting(
+        "default_region",
+        "ISO country assumed for numbers written without +country code",
+        parse=lambda value: _text(value).upper(),
+    ),
+    Setting(
+        "max_concurrency",
+        "batches in flight at once (default: the provider's own)",
+        parse=_whole,
+    ),
+    Setting("retry_attempts", "tries per batch, the first included (default 4)", parse=_whole),
+    Setting("retry_backoff", "base of the exponential backoff in seconds (0.5)", parse=_seconds),
+    Setting("retry_cap", "longest single backoff pause in seconds (30)", parse=_seconds),
+    Setting(
+        "retry_deadline",
+        "no retry starts later than this many seconds into a batch (300)",
+        parse=_seconds,
+    ),
 )
 
 
@@ -137,21 +177,22 @@ def core_setting(
     """A setting that is not any one provider's, such as which provider to use."""
     environ = os.environ if environ is None else environ
     setting = next(setting for setting in CORE_SETTINGS if setting.name == name)
-    if explicit is not None:
-        return explicit
     variable = env_name(None, name)
-    if environ.get(variable):
-        return environ[variable]
-    if config.core.get(name) is not None:
-        value = config.core[name]
-        allowed = (str, int) if name == "max_concurrency" else (str,)
-        if not isinstance(value, allowed) or isinstance(value, bool):
-            kind = "a whole number" if name == "max_concurrency" else "a string"
-            raise ConfigurationError(
-                f"{name!r} in {config.where(None)} must be {kind}; also settable as {variable}"
-            )
-        return value
-    return setting.default
+    if explicit is not None:
+        raw, origin = explicit, f"argument {name}"
+    elif environ.get(variable):
+        raw, origin = environ[variable], variable
+    elif config.core.get(name) is not None:
+        raw, origin = config.core[name], f"{name} in {config.where(None)}"
+    else:
+        return setting.default
+    try:
+        return setting.parse(raw) if setting.parse else raw
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"setting {name!r} from {origin} is malformed ({raw!r}): {exc}; "
+            f"also settable as {variable} or {name} in {CONFIG_FILENAME}"
+        ) from None
 
 
 @attrs.frozen(repr=False)

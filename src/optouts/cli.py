@@ -46,10 +46,15 @@ class _Options:
     output: str
     settings: dict[str, Any]
     default_region: str | None
+    max_concurrency: int | None
 
     def client(self) -> Client:
         return Client(
-            self.provider, config=self.config, default_region=self.default_region, **self.settings
+            self.provider,
+            config=self.config,
+            default_region=self.default_region,
+            max_concurrency=self.max_concurrency,
+            **self.settings,
         )
 
 
@@ -88,6 +93,11 @@ def _parse_settings(
     help="A provider setting, e.g. -s database=optouts.db (repeatable).",
 )
 @click.option("--default-region", help="Country (ISO code) for numbers written without +code.")
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    help="Batches in flight at once (default: the provider's own).",
+)
 @click.version_option(package_name="optouts")
 @click.pass_context
 def cli(
@@ -97,9 +107,10 @@ def cli(
     output: str,
     settings: dict[str, str],
     default_region: str | None,
+    max_concurrency: int | None,
 ) -> None:
     """Manage SMS opt-out lists across vendors through one interface."""
-    ctx.obj = _Options(provider, config, output, settings, default_region)
+    ctx.obj = _Options(provider, config, output, settings, default_region, max_concurrency)
 
 
 def _recipient_options(command: Any) -> Any:
