@@ -1,6 +1,7 @@
 """The embedded ledger: provider ``local``, the business's own record of every opt-out."""
 
+from ._base import AuditTrail, Change, LedgerStore
 from ._provider import LocalProvider
-from ._store import SQLiteLedger
+from ._sqlite import SQLiteLedger
 
-__all__ = ["LocalProvider", "SQLiteLedger"]
+__all__ = ["AuditTrail", "Change", "LedgerStore", "LocalProvider", "SQLiteLedger"]

@@ -21,7 +21,8 @@ from .._models import Capability, OptOut, Outcome, Page, Status
 from .._numbers import WILDCARD, country_of
 from .._paths import user_data_dir
 from .._provider import Exchange, Provider, Results, StatusFilter
-from ._store import Row, SQLiteLedger
+from ._base import LedgerStore, Row
+from ._sqlite import SQLiteLedger
 
 __all__ = ["LocalProvider"]
 
@@ -61,7 +62,7 @@ class LocalProvider(Provider):
         Setting("source", "source recorded for changes made through this client", default="api"),
     )
 
-    def __init__(self, ledger: SQLiteLedger, *, source: str = "api") -> None:
+    def __init__(self, ledger: LedgerStore, *, source: str = "api") -> None:
         self.ledger = ledger
         self.source = source
 
@@ -71,7 +72,7 @@ class LocalProvider(Provider):
         return cls(SQLiteLedger(database), source=settings["source"])
 
     def __repr__(self) -> str:
-        return f"<LocalProvider database={self.ledger.path!r}>"
+        return f"<LocalProvider database={self.ledger.location!r}>"
 
     def add(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
         return self._set(sender, recipients, opted_out=True)

@@ -3,7 +3,8 @@
 Current state lives in ``optouts``, one row per sender–recipient pair. ``history`` is
 append-only: triggers add a row for every insert and every change of state, whatever
 writes to the table, because compliance asks when an opt-out was received, not only
-whether it exists.
+whether it exists. ``confirmations`` records, per vendor (a sync target), the state it
+was last told and when it accepted it; ``sync_state`` holds sync checkpoints.
 
 Storage is compact because bulk speed depends on row size: numbers are integers (the
 E.164 digits), times are integers (microseconds since the Unix epoch, UTC), states are
@@ -64,6 +65,22 @@ STATEMENTS = (
         INSERT INTO history (sender_id, recipient, opted_out, source, at)
         VALUES (NEW.sender_id, NEW.recipient, NEW.opted_out, NEW.source, NEW.updated_at);
     END
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS confirmations (
+        target TEXT NOT NULL,
+        sender_id INTEGER NOT NULL REFERENCES senders (id),
+        recipient INTEGER NOT NULL,
+        opted_out INTEGER NOT NULL,
+        confirmed_at INTEGER NOT NULL,
+        PRIMARY KEY (target, sender_id, recipient)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS sync_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID
     """,
     f"""
     CREATE VIEW IF NOT EXISTS optouts_readable AS

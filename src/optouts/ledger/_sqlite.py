@@ -20,12 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._errors import ConfigurationError
+from ._base import AuditTrail, Change, PendingRow, Row
 from ._schema import SCHEMA_VERSION, STATEMENTS
 
-__all__ = ["Row", "SQLiteLedger"]
-
-Row = tuple[str, int, int, "str | None", str, int, int]
-"""sender, recipient digits, opted_out, country, source, updated_at, sender id."""
+__all__ = ["SQLiteLedger"]
 
 _UPSERT = """
 INSERT INTO optouts (sender_id, recipient, opted_out, country, source, created_at, updated_at)
@@ -34,6 +32,31 @@ FROM json_each(?2) WHERE true
 ON CONFLICT (sender_id, recipient) DO UPDATE
 SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
 WHERE opted_out IS NOT excluded.opted_out
+"""
+_APPLY = """
+INSERT INTO optouts (sender_id, recipient, opted_out, country, source, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+ON CONFLICT (sender_id, recipient) DO UPDATE
+SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
+WHERE optouts.opted_out IS NOT excluded.opted_out
+  AND excluded.updated_at >= optouts.updated_at
+  AND (?7 OR excluded.opted_out = 1 OR optouts.source = excluded.source)
+"""
+_PENDING = """
+SELECT o.sender_id, s.sender, o.recipient, o.opted_out
+FROM optouts AS o JOIN senders AS s ON s.id = o.sender_id
+LEFT JOIN confirmations AS c
+  ON c.target = ?1 AND c.sender_id = o.sender_id AND c.recipient = o.recipient
+WHERE (o.sender_id, o.recipient) > (?2, ?3)
+  AND CASE WHEN c.opted_out IS NULL THEN o.opted_out = 1 ELSE c.opted_out != o.opted_out END
+ORDER BY o.sender_id, o.recipient
+LIMIT ?4
+"""
+_CONFIRM = """
+INSERT INTO confirmations (target, sender_id, recipient, opted_out, confirmed_at)
+SELECT ?1, ?2, value, ?3, ?4 FROM json_each(?5) WHERE true
+ON CONFLICT (target, sender_id, recipient) DO UPDATE
+SET opted_out = excluded.opted_out, confirmed_at = excluded.confirmed_at
 """
 _OPTED_OUT = """
 SELECT o.recipient FROM json_each(?1) AS j
@@ -47,6 +70,7 @@ class SQLiteLedger:
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = str(path)
+        self.location = self.path
         self._lock = threading.Lock()
         self._sender_ids: dict[str, int] = {}
         try:
@@ -179,3 +203,85 @@ class SQLiteLedger:
         )
         with self._lock:
             return self._db.execute(query, params).fetchall()
+
+    def apply(self, changes: Sequence[Change]) -> int:
+        """Record received changes where they are newer than what is known; count those applied."""
+        if not changes:
+            return 0
+        with self._lock, self._write():
+            ids = {c.sender: self._sender_id(c.sender, create=True) for c in changes}
+            before = self._db.execute("SELECT coalesce(max(id), 0) FROM history").fetchone()[0]
+            self._db.executemany(
+                _APPLY,
+                (
+                    (
+                        ids[c.sender],
+                        c.recipient,
+                        int(c.opted_out),
+                        c.country,
+                        c.source,
+                        c.at,
+                        c.dated,
+                    )
+                    for c in sorted(changes, key=lambda c: (ids[c.sender] or 0, c.recipient))
+                ),
+            )
+            applied = self._db.execute("SELECT count(*) FROM history WHERE id > ?", (before,))
+            return int(applied.fetchone()[0])
+
+    def pending(
+        self, target: str, *, after: tuple[int, int] | None, limit: int
+    ) -> list[PendingRow]:
+        key = after or (-1, -1)
+        with self._lock:
+            return self._db.execute(_PENDING, (target, key[0], key[1], limit)).fetchall()
+
+    def confirm(
+        self, target: str, sender: str, recipients: Sequence[int], *, opted_out: bool, at: int
+    ) -> None:
+        payload = json.dumps(sorted(recipients))
+        with self._lock, self._write():
+            sender_id = self._sender_id(sender, create=True)
+            self._db.execute(_CONFIRM, (target, sender_id, int(opted_out), at, payload))
+
+    def get_state(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM sync_state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_state(self, key: str, value: str | None) -> None:
+        with self._lock, self._write():
+            if value is None:
+                self._db.execute("DELETE FROM sync_state WHERE key = ?", (key,))
+            else:
+                self._db.execute(
+                    "INSERT INTO sync_state (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
+
+    def audit(self, recipient: int) -> AuditTrail:
+        with self._lock:
+            current = self._db.execute(
+                "SELECT s.sender, o.opted_out, o.country, o.source, o.created_at, o.updated_at "
+                "FROM optouts AS o JOIN senders AS s ON s.id = o.sender_id "
+                "WHERE o.recipient = ? ORDER BY s.sender",
+                (recipient,),
+            ).fetchall()
+            history = self._db.execute(
+                "SELECT s.sender, h.opted_out, h.source, h.at "
+                "FROM history AS h JOIN senders AS s ON s.id = h.sender_id "
+                "WHERE h.recipient = ? ORDER BY h.id",
+                (recipient,),
+            ).fetchall()
+            confirmations = self._db.execute(
+                "SELECT s.sender, c.target, c.opted_out, c.confirmed_at "
+                "FROM confirmations AS c JOIN senders AS s ON s.id = c.sender_id "
+                "WHERE c.recipient = ? ORDER BY s.sender, c.target",
+                (recipient,),
+            ).fetchall()
+        return AuditTrail(
+            current=[(s, bool(o), c, src, cr, up) for s, o, c, src, cr, up in current],
+            history=[(s, bool(o), src, at) for s, o, src, at in history],
+            confirmations=[(s, t, bool(o), at) for s, t, o, at in confirmations],
+        )

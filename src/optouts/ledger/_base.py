@@ -1,0 +1,106 @@
+"""What a ledger store does, whatever database holds it (SQLite here, PostgreSQL for many hosts).
+
+Numbers are E.164 digits as integers and times are microseconds since the Unix epoch
+(UTC), as the schema stores them; the provider converts to and from the common model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import attrs
+
+__all__ = ["AuditTrail", "Change", "LedgerStore", "PendingRow", "Row"]
+
+Row = tuple[str, int, int, "str | None", str, int, int]
+"""A listed pair: sender, recipient, opted_out (0/1), country, source, updated_at, sender id."""
+
+PendingRow = tuple[int, str, int, int]
+"""A state a target has not confirmed: sender id, sender, recipient digits, opted_out (0/1)."""
+
+
+@attrs.frozen
+class Change:
+    """One received opt-out or opt-in, as a sync or an import brings it.
+
+    ``dated`` says whether ``at`` is when the recipient acted (the vendor said so) or only
+    when we heard of it. The newer state wins; an undated opt-in never overrides an opt-out
+    that another source reported, because a wrong opt-in can get someone texted who said STOP.
+    """
+
+    sender: str
+    recipient: int
+    opted_out: bool
+    source: str
+    at: int
+    country: str | None = None
+    dated: bool = True
+
+
+@attrs.frozen
+class AuditTrail:
+    """Everything the ledger knows about one recipient, for showing when an opt-out was honoured."""
+
+    current: Sequence[tuple[str, bool, str | None, str, int, int]]
+    """Per sender: sender, opted out, country, latest source, first received, last changed."""
+    history: Sequence[tuple[str, bool, str, int]]
+    """Every change, oldest first: sender, opted out, source, when."""
+    confirmations: Sequence[tuple[str, str, bool, int]]
+    """Per sender and vendor: sender, target, state confirmed, when it was confirmed."""
+
+
+class LedgerStore(Protocol):
+    """The operations the ``local`` provider and sync need from a database."""
+
+    location: str
+    """Where the ledger lives, without credentials (for messages)."""
+
+    def close(self) -> None: ...
+
+    def set_state(
+        self,
+        sender: str,
+        by_country: Mapping[str | None, Sequence[int]],
+        *,
+        opted_out: bool,
+        source: str,
+        at: int,
+    ) -> None:
+        """Set recipients of one sender to one state now (an explicit add or remove)."""
+
+    def apply(self, changes: Sequence[Change]) -> int:
+        """Record received changes where they are newer than what is known; count those applied."""
+
+    def opted_out(self, senders: Sequence[str], recipients: Sequence[int]) -> set[int]:
+        """Those of ``recipients`` opted out of any of ``senders``."""
+
+    def page(
+        self,
+        *,
+        sender: str | None,
+        opted_out: bool | None,
+        after: tuple[int, int] | None,
+        limit: int,
+    ) -> list[Row]:
+        """Up to ``limit`` pairs in key order (sender id, recipient), strictly after ``after``."""
+
+    def pending(
+        self, target: str, *, after: tuple[int, int] | None, limit: int
+    ) -> list[PendingRow]:
+        """Pairs whose state ``target`` has not confirmed, in key order (sender id, recipient)
+        strictly after ``after``: opt-outs it never saw, and changes since it confirmed."""
+
+    def confirm(
+        self, target: str, sender: str, recipients: Sequence[int], *, opted_out: bool, at: int
+    ) -> None:
+        """Record that ``target`` now holds this state for these pairs."""
+
+    def get_state(self, key: str) -> str | None:
+        """A sync checkpoint value (None when unset)."""
+
+    def put_state(self, key: str, value: str | None) -> None:
+        """Set or (with None) clear a sync checkpoint value."""
+
+    def audit(self, recipient: int) -> AuditTrail:
+        """The current state, history and vendor confirmations of one recipient."""
