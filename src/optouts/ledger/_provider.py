@@ -22,7 +22,7 @@ from .._numbers import WILDCARD, country_of
 from .._paths import user_data_dir
 from .._provider import Exchange, Provider, Results, StatusFilter
 from ._base import LedgerStore, Row
-from ._sqlite import SQLiteLedger
+from ._open import open_store
 
 __all__ = ["LocalProvider"]
 
@@ -34,7 +34,7 @@ def _database_path(value: object) -> str:
     text = str(value).strip()
     if not text:
         raise ValueError("empty path")
-    return text if text == ":memory:" else str(Path(text).expanduser())
+    return text if text == ":memory:" or "://" in text else str(Path(text).expanduser())
 
 
 def _now() -> int:
@@ -69,7 +69,7 @@ class LocalProvider(Provider):
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalProvider:
         database = settings["database"] or str(user_data_dir() / "ledger.db")
-        return cls(SQLiteLedger(database), source=settings["source"])
+        return cls(open_store(database), source=settings["source"])
 
     def __repr__(self) -> str:
         return f"<LocalProvider database={self.ledger.location!r}>"
