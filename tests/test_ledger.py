@@ -104,7 +104,7 @@ def test_default_database_follows_xdg_data_home_set_after_import(
         opened.append(str(path))
         raise NotOpened  # never touch the file, wherever it is
 
-    monkeypatch.setattr(ledger_provider, "SQLiteLedger", record)
+    monkeypatch.setattr(ledger_provider, "open_store", record)
     with pytest.raises(NotOpened):
         Client("local")
     # conftest sets XDG_DATA_HOME to tmp_path / "data" before every test
