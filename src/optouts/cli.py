@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from . import _cli_ledger
 from ._client import Client, Operation
 from ._errors import ConfigurationError, InvalidNumber, OptOutError, UnsupportedOperation
 from ._models import OptOut, RecipientResult
@@ -379,6 +380,7 @@ def emulate() -> None:
 
 
 get_plugin_manager().hook.register_emulators(emulate=emulate)
+_cli_ledger.register(cli)
 
 
 def _console() -> Console:

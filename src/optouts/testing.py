@@ -21,14 +21,23 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+import httpx
 import pytest
 
 from ._client import AsyncClient, Operation
 from ._errors import InvalidNumber, UnsupportedOperation
 from ._models import BatchResult, Capability, OptOut, Page, RecipientResult, Status
 from ._provider import Provider
+from .emulators import ASGIApp
 
-__all__ = ["AnyClient", "BlockingAsyncClient", "ProviderContract", "blocking", "fresh_numbers"]
+__all__ = [
+    "AnyClient",
+    "BlockingASGITransport",
+    "BlockingAsyncClient",
+    "ProviderContract",
+    "blocking",
+    "fresh_numbers",
+]
 
 
 class AnyClient(Protocol):

@@ -74,6 +74,11 @@ class LocalProvider(Provider):
     def __repr__(self) -> str:
         return f"<LocalProvider database={self.ledger.location!r}>"
 
+    @staticmethod
+    def now() -> int:
+        """The ledger's clock: microseconds since the Unix epoch."""
+        return _now()
+
     def add(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
         return self._set(sender, recipients, opted_out=True)
         yield  # pragma: no cover - makes this an exchange

@@ -1,0 +1,356 @@
+"""Carry opt-outs from a vendor that can list them to every other vendor, through the ledger.
+
+The ledger is the hub. A sync first *pulls*: it lists every record of the source and
+records each change in the ledger, newer state winning (see ``ledger.Change``), and notes
+that the source holds those states. Then it *pushes*: each target gets the states it has
+not confirmed yet, and each batch the target accepts is confirmed in the ledger. Targets
+that cannot list (Azure) are therefore told exactly what changed since their last sync.
+
+Both phases keep their progress in the ledger, so an interrupted sync (a killed process,
+a vendor outage) is finished by the next run: the pull resumes from its last page, and
+the push re-sends only what no target confirmed. A second run with nothing new sends
+nothing but the source's list pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from typing import Any
+
+import attrs
+
+from ._client import Client
+from ._errors import (
+    ConfigurationError,
+    InvalidCursor,
+    InvalidNumber,
+    OptOutError,
+    UnsupportedOperation,
+)
+from ._models import Capability, OptOut
+from ._numbers import country_of
+from .ledger import Change, LedgerStore, LocalProvider
+
+__all__ = ["SyncSummary", "TargetSummary", "sync"]
+
+logger = logging.getLogger("optouts")
+
+_PENDING_PAGE = 10_000
+_SHOWN = 5
+"""Rows a dry run shows per target."""
+
+
+@attrs.frozen
+class TargetSummary:
+    """What one target got (or, in a dry run, would get)."""
+
+    target: str
+    added: int = 0
+    removed: int = 0
+    skipped: int = 0
+    """States the target cannot hold (e.g. an account-wide ``*`` opt-out on Azure)."""
+    failed: int = 0
+    """States the target refused this time; they stay pending for the next run."""
+    requests: int = 0
+    first: tuple[tuple[str, str, str], ...] = ()
+    """A dry run's first few planned rows: action, sender, recipient."""
+    notes: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class SyncSummary:
+    """The outcome of one sync."""
+
+    source: str
+    listed: int
+    """Records the source listed."""
+    recorded: int
+    """Of those, changes the ledger took (new pairs or newer states)."""
+    source_requests: int
+    targets: tuple[TargetSummary, ...]
+    dry_run: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(target.failed == 0 for target in self.targets)
+
+
+def _micros(record: OptOut) -> int | None:
+    if record.updated_at is None:
+        return None
+    return int(record.updated_at.timestamp() * 1_000_000)
+
+
+def _change(record: OptOut, source: str, now: int) -> Change:
+    at = _micros(record)
+    return Change(
+        sender=record.sender,
+        recipient=int(record.recipient[1:]),
+        opted_out=record.opted_out,
+        source=source,
+        at=now if at is None else at,
+        country=record.country or country_of(record.recipient),
+        dated=at is not None,
+    )
+
+
+def _store(ledger: Client) -> LedgerStore:
+    if not isinstance(ledger.provider, LocalProvider):
+        raise ConfigurationError(
+            f"sync needs the local ledger as its hub, not provider {ledger.provider.name!r}"
+        )
+    return ledger.provider.ledger
+
+
+def _now() -> int:
+    return time.time_ns() // 1000
+
+
+def sync(
+    source: Client | str,
+    targets: Sequence[Client | str],
+    *,
+    ledger: Client | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str, int], None] | None = None,
+) -> SyncSummary:
+    """Pull every record of ``source`` into the ledger, then push unconfirmed states to ``targets``.
+
+    Providers may be given by name (configured from the environment and optouts.toml) or as
+    clients; ``ledger`` defaults to the configured ``local`` provider. ``progress(phase,
+    count)`` is called as pages and batches complete. With ``dry_run`` nothing is changed
+    anywhere: the summary says what would be sent.
+    """
+    with ExitStack() as opened:
+
+        def client(value: Client | str) -> Client:
+            return value if isinstance(value, Client) else opened.enter_context(Client(value))
+
+        hub = ledger or client("local")
+        if isinstance(source, str) and source == hub.provider.name:
+            source_client = hub
+        else:
+            source_client = client(source)
+        target_clients = [
+            hub if isinstance(t, str) and t == hub.provider.name else client(t) for t in targets
+        ]
+        return _sync(source_client, target_clients, hub, dry_run, progress)
+
+
+def _sync(
+    source: Client,
+    targets: Sequence[Client],
+    ledger: Client,
+    dry_run: bool,
+    progress: Callable[[str, int], None] | None,
+) -> SyncSummary:
+    started = time.perf_counter()
+    store = _store(ledger)
+    hub = ledger.provider.name
+    if (
+        Capability.LIST not in source.provider.capabilities
+        and source.provider is not ledger.provider
+    ):
+        raise source.provider.unsupported(Capability.LIST)
+    pulled = _Pull(source, store, dry_run, progress)
+    if source.provider is not ledger.provider:
+        pulled.run()
+    summaries = []
+    for target in targets:
+        if target.provider is ledger.provider or target.provider.name == hub:
+            summaries.append(pulled.ledger_summary(hub))
+            continue
+        push = _Push(target, store, dry_run, progress, pulled.would_change)
+        summaries.append(push.run())
+    return SyncSummary(
+        source=source.provider.name,
+        listed=pulled.listed,
+        recorded=pulled.recorded,
+        source_requests=pulled.requests,
+        targets=tuple(summaries),
+        dry_run=dry_run,
+        seconds=time.perf_counter() - started,
+    )
+
+
+class _Pull:
+    """Lists the source page by page into the ledger, checkpointing the cursor."""
+
+    def __init__(
+        self,
+        client: Client,
+        store: LedgerStore,
+        dry_run: bool,
+        progress: Callable[[str, int], None] | None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.dry_run = dry_run
+        self.progress = progress
+        self.name = client.provider.name
+        self.key = f"pull:{self.name}:cursor"
+        self.listed = self.requests = 0
+        self.recorded_out = self.recorded_in = 0
+        self.would_change: list[tuple[str, int, bool]] = []
+        """In a dry run, the source states the ledger does not hold yet."""
+
+    def run(self) -> None:
+        cursor = None if self.dry_run else self.store.get_state(self.key)
+        if cursor:
+            logger.info("resuming the listing of %s from its checkpoint", self.name)
+        while True:
+            try:
+                page = self.client.list_page(
+                    status="all", page_size=self.client.provider.max_page_size, cursor=cursor
+                )
+            except (InvalidCursor, OptOutError) as error:
+                if cursor is None or not _cursor_refused(error):
+                    raise
+                logger.warning("the %s checkpoint is no longer valid; listing again", self.name)
+                cursor = None
+                continue
+            self.requests += 1
+            self._take(page.items)
+            cursor = page.next_cursor
+            if not self.dry_run:
+                self.store.put_state(self.key, cursor)
+            if self.progress:
+                self.progress("listed", len(page.items))
+            if cursor is None:
+                return
+
+    def _take(self, records: Sequence[OptOut]) -> None:
+        self.listed += len(records)
+        now = _now()
+        changes = [_change(record, self.name, now) for record in records]
+        if self.dry_run:
+            self._plan(changes)
+            return
+        self.recorded_out += self.store.apply([c for c in changes if c.opted_out])
+        self.recorded_in += self.store.apply([c for c in changes if not c.opted_out])
+        # The source holds these states: it must not be sent them back as a target.
+        by_state: dict[tuple[str, bool], list[int]] = {}
+        for c in changes:
+            by_state.setdefault((c.sender, c.opted_out), []).append(c.recipient)
+        for (sender, opted_out), recipients in by_state.items():
+            self.store.confirm(self.name, sender, recipients, opted_out=opted_out, at=now)
+
+    def _plan(self, changes: Sequence[Change]) -> None:
+        """Which listed states the ledger lacks (newer-wins details aside)."""
+        by_sender: dict[str, list[Change]] = {}
+        for c in changes:
+            by_sender.setdefault(c.sender, []).append(c)
+        for sender, group in by_sender.items():
+            held = self.store.opted_out([sender], [c.recipient for c in group])
+            for c in group:
+                if c.opted_out != (c.recipient in held):
+                    self.would_change.append((sender, c.recipient, c.opted_out))
+        self.recorded_out = sum(1 for _, _, opted_out in self.would_change if opted_out)
+        self.recorded_in = len(self.would_change) - self.recorded_out
+
+    @property
+    def recorded(self) -> int:
+        return self.recorded_out + self.recorded_in
+
+    def ledger_summary(self, hub: str) -> TargetSummary:
+        """The ledger as a target: what the pull recorded in it."""
+        return TargetSummary(hub, added=self.recorded_out, removed=self.recorded_in)
+
+
+def _cursor_refused(error: Exception) -> bool:
+    status = getattr(error, "status_code", None)
+    return isinstance(error, InvalidCursor) or status in (400, 404, 410)
+
+
+class _Push:
+    """Sends a target every state it has not confirmed, confirming each accepted batch."""
+
+    def __init__(
+        self,
+        client: Client,
+        store: LedgerStore,
+        dry_run: bool,
+        progress: Callable[[str, int], None] | None,
+        planned: Sequence[tuple[str, int, bool]],
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.dry_run = dry_run
+        self.progress = progress
+        self.planned = planned
+        self.name = client.provider.name
+        self.counts: dict[str, int] = {"added": 0, "removed": 0, "skipped": 0, "failed": 0}
+        self.requests = 0
+        self.first: list[tuple[str, str, str]] = []
+        self.notes: list[str] = []
+
+    def run(self) -> TargetSummary:
+        # A dry run adds what the pull would have recorded to what is already pending.
+        planned = {(sender, recipient) for sender, recipient, _ in self.planned}
+        after: tuple[int, int] | None = None
+        while rows := self.store.pending(self.name, after=after, limit=_PENDING_PAGE):
+            groups: dict[tuple[str, bool], list[int]] = {}
+            for _, sender, recipient, opted_out in rows:
+                if (sender, recipient) not in planned:
+                    groups.setdefault((sender, bool(opted_out)), []).append(recipient)
+            for (sender, opted_out), recipients in groups.items():
+                self._send(sender, opted_out, recipients)
+            after = (rows[-1][0], rows[-1][2])
+        extra: dict[tuple[str, bool], list[int]] = {}
+        for sender, recipient, opted_out in self.planned:
+            extra.setdefault((sender, opted_out), []).append(recipient)
+        for (sender, opted_out), recipients in extra.items():
+            self._send(sender, opted_out, recipients)
+        return TargetSummary(
+            self.name,
+            added=self.counts["added"],
+            removed=self.counts["removed"],
+            skipped=self.counts["skipped"],
+            failed=self.counts["failed"],
+            requests=self.requests,
+            first=tuple(self.first),
+            notes=tuple(dict.fromkeys(self.notes)),
+        )
+
+    def _send(self, sender: str, opted_out: bool, recipients: list[int]) -> None:
+        action = "add" if opted_out else "remove"
+        numbers = [f"+{r}" for r in recipients]
+        capability = Capability.ADD if opted_out else Capability.REMOVE
+        if capability not in self.client.provider.capabilities:
+            self._skip(recipients, f"{self.name} cannot {action}")
+            return
+        if self.dry_run:
+            self.counts["added" if opted_out else "removed"] += len(recipients)
+            room = _SHOWN - len(self.first)
+            self.first.extend((action, sender, n) for n in numbers[: max(room, 0)])
+            return
+        try:
+            result = self._call(action, sender, numbers)
+        except (InvalidNumber, UnsupportedOperation) as error:
+            self._skip(recipients, str(error))
+            return
+        self.requests += result.requests
+        accepted = [r for r, item in zip(recipients, result, strict=True) if item.ok]
+        failed = len(recipients) - len(accepted)
+        if accepted:
+            self.store.confirm(self.name, sender, accepted, opted_out=opted_out, at=_now())
+        self.counts["added" if opted_out else "removed"] += len(accepted)
+        self.counts["failed"] += failed
+        if failed:
+            first = next(item for item in result if not item.ok)
+            self.notes.append(f"{failed} failed, e.g. {first.recipient}: {first.error}")
+        if self.progress:
+            self.progress(self.name, len(recipients))
+
+    def _call(self, action: str, sender: str, numbers: Iterable[str]) -> Any:
+        if action == "add":
+            return self.client.add(sender, numbers)
+        return self.client.remove(sender, numbers)
+
+    def _skip(self, recipients: Sequence[int], why: str) -> None:
+        self.counts["skipped"] += len(recipients)
+        self.notes.append(why)
