@@ -21,6 +21,7 @@ from ._numbers import normalize
 from ._plugins import ProviderInfo, providers
 from ._provider import Exchange, Note, Provider, Results, Sleep, StatusFilter
 from ._retry import RetryPolicy
+from ._sync import SyncSummary, TargetSummary, sync
 
 try:
     __version__ = version("optouts")
@@ -56,9 +57,12 @@ __all__ = [
     "Sleep",
     "Status",
     "StatusFilter",
+    "SyncSummary",
+    "TargetSummary",
     "UnsupportedOperation",
     "__version__",
     "hookimpl",
     "normalize",
     "providers",
+    "sync",
 ]

@@ -290,3 +290,23 @@ class ProviderContract:
                 call()
             assert client.provider.name in str(raised.value)
             assert capability.value in str(raised.value)
+
+
+class BlockingASGITransport(httpx.BaseTransport):
+    """Serves a blocking ``httpx.Client`` from an ASGI app in-process (an emulator, say).
+
+    Each request runs on a fresh event loop, so it works from any thread.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+
+        async def run() -> httpx.Response:
+            response = await self._inner.handle_async_request(request)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+        return asyncio.run(run())
