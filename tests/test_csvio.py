@@ -1,0 +1,178 @@
+"""CSV import and export: round trips, bad lines reported by number, vendors as targets."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import optouts
+from optouts import Status
+from optouts._csvio import HEADER, export_csv, import_csv
+from optouts.cli import run
+from optouts.testing import BlockingASGITransport
+from optouts_azure import AzureEmulator
+
+S = "+18005550100"
+
+
+@pytest.fixture
+def ledger(database: str) -> Iterator[optouts.Client]:
+    with optouts.Client("local", database=database) as client:
+        yield client
+
+
+def csv_lines(*rows: str, header: str = ",".join(HEADER)) -> list[str]:
+    return [header + "\n", *(row + "\n" for row in rows)]
+
+
+def test_export_then_import_reproduces_the_ledger(ledger: optouts.Client, tmp_path: Path) -> None:
+    ledger.add(S, ["+12025550101", "+12025550102"])
+    ledger.remove(S, ["+12025550102"])
+    ledger.add("*", ["+442079460000"])
+    out = io.StringIO()
+    assert export_csv(ledger, out) == 3
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "sender,recipient,status,source,updated_at"
+    assert lines[1].startswith("+18005550100,+12025550101,opted-out,api,20")
+    assert lines[1].endswith("Z")
+
+    with optouts.Client("local", database=str(tmp_path / "copy.db")) as copy:
+        report = import_csv(copy, io.StringIO(out.getvalue()))
+        assert (report.rows, report.applied, report.failed) == (3, 3, 0)
+        original = {
+            (r.sender, r.recipient, r.status, r.updated_at) for r in ledger.list(status="all")
+        }
+        copied = {(r.sender, r.recipient, r.status, r.updated_at) for r in copy.list(status="all")}
+        assert copied == original
+
+
+def test_bad_lines_are_reported_by_number_and_the_rest_go_in(ledger: optouts.Client) -> None:
+    report = import_csv(
+        ledger,
+        csv_lines(
+            "+18005550100,+12025550101,opted-out,Recipient,2026-01-02T03:04:05Z",
+            "+18005550100,not-a-number,opted-out,,",
+            "+18005550100,+12025550102,sideways,,",
+            "nobody,+12025550103,opted-out,,",
+            "+18005550100,+12025550104,opted-out,,yesterday",
+            "",
+            "+18005550100,+12025550105",
+            "+18005550100,+12025550106,OptOut,,",
+        ),
+    )
+    assert report.rows == 7
+    assert report.applied == 2
+    assert [line for line, _ in report.errors] == [3, 4, 5, 6, 8]
+    reasons = dict(report.errors)
+    assert "not a phone number" in reasons[3]
+    assert "sideways" in reasons[4]
+    assert "not a sender" in reasons[5]
+    assert "ISO 8601" in reasons[6]
+    assert "fields" in reasons[8]
+    records = {r.recipient: r for r in ledger.list(S)}
+    assert set(records) == {"+12025550101", "+12025550106"}
+    assert records["+12025550101"].source == "Recipient"
+    assert records["+12025550106"].source == "import"
+
+
+def test_importing_twice_changes_nothing(ledger: optouts.Client) -> None:
+    rows = csv_lines("+18005550100,+12025550101,opted-out,,2026-01-01T00:00:00Z")
+    assert import_csv(ledger, rows).applied == 1
+    assert import_csv(ledger, rows).applied == 0
+
+
+def test_newer_rows_win_older_rows_do_not(ledger: optouts.Client) -> None:
+    import_csv(ledger, csv_lines("+18005550100,+12025550101,opted-out,,2026-02-01T00:00:00Z"))
+    older = csv_lines("+18005550100,+12025550101,opted-in,,2026-01-01T00:00:00Z")
+    assert import_csv(ledger, older).applied == 0
+    newer = csv_lines("+18005550100,+12025550101,opted-in,,2026-03-01T00:00:00Z")
+    assert import_csv(ledger, newer).applied == 1
+    assert [r.status for r in ledger.list(S, status="all")] == [Status.OPTED_IN]
+
+
+def test_columns_may_come_in_any_order_and_optional_ones_may_be_missing(
+    ledger: optouts.Client,
+) -> None:
+    report = import_csv(
+        ledger, csv_lines("opted-out,+12025550101,+18005550100", header="status,recipient,sender")
+    )
+    assert (report.applied, report.failed) == (1, 0)
+
+
+def test_a_header_without_required_columns_is_refused(ledger: optouts.Client) -> None:
+    with pytest.raises(ValueError, match="no status column"):
+        import_csv(ledger, csv_lines("+1,+2", header="sender,recipient"))
+
+
+def test_import_into_a_vendor_adds_and_removes(database: str) -> None:
+    emulator = AzureEmulator()
+    http = httpx.Client(transport=BlockingASGITransport(emulator))
+    with optouts.Client(
+        "azure", connection_string=emulator.connection_string("http://azure.test"), http_client=http
+    ) as azure:
+        azure.add(S, ["+12025550109"])
+        report = import_csv(
+            azure,
+            csv_lines(
+                "+18005550100,+12025550101,opted-out,,",
+                "+18005550100,+12025550109,opted-in,,",
+                "*,+12025550102,opted-out,,",
+            ),
+        )
+    assert emulator.opted_out(S) == {"+12025550101"}
+    assert (report.applied, report.failed) == (2, 1)
+    assert "per sender" in report.errors[0][1]
+
+
+def test_export_from_a_provider_that_cannot_list_says_why(database: str) -> None:
+    emulator = AzureEmulator()
+    http = httpx.Client(transport=BlockingASGITransport(emulator))
+    with (
+        optouts.Client(
+            "azure",
+            connection_string=emulator.connection_string("http://azure.test"),
+            http_client=http,
+        ) as azure,
+        pytest.raises(optouts.UnsupportedOperation, match="keep a local ledger"),
+    ):
+        export_csv(azure, io.StringIO())
+
+
+def test_command_line_import_and_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", str(tmp_path / "cli.db"))
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "".join(csv_lines("+18005550100,+12025550101,opted-out,,", "+18005550100,bad,opted-out,,")),
+        encoding="utf-8",
+    )
+    assert run(["import", str(source)]) == 1
+    captured = capsys.readouterr()
+    assert f"{source}:3: 'bad'" in captured.err
+    assert "read 2 rows: 1 recorded" in captured.err
+    assert run(["export"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ",".join(HEADER)
+    assert out[1].startswith("+18005550100,+12025550101,opted-out,import,")
+
+
+def test_command_line_audit_shows_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", str(tmp_path / "cli.db"))
+    assert run(["add", "--from", S, "+12025550101"]) == 0
+    assert run(["remove", "--from", S, "+12025550101"]) == 0
+    capsys.readouterr()
+    assert run(["--default-region", "US", "--format", "json", "audit", "(202) 555-0101"]) == 0
+    trail = json.loads(capsys.readouterr().out)
+    assert trail["recipient"] == "+12025550101"
+    assert [h["action"] for h in trail["history"]] == ["opt-out", "opt-in"]
+    assert trail["current"][0]["status"] == "opted-in"
+    assert run(["audit", "+12025550199"]) == 0
+    assert "no record" in capsys.readouterr().out
