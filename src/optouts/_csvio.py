@@ -15,14 +15,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 import attrs
 
 from ._client import Client
 from ._errors import InvalidNumber, UnsupportedOperation
 from ._models import Capability
-from ._numbers import country_of, normalize, normalize_sender
+from ._numbers import country_of, is_e164, normalize, normalize_sender
 from .ledger import Change, LocalProvider
 
 __all__ = ["HEADER", "ImportReport", "export_csv", "import_csv"]
@@ -37,7 +37,7 @@ _STATUSES = {
     "optin": False,
     "opt-in": False,
 }
-_WINDOW = 50_000
+_WINDOW = 100_000
 _KEPT_ERRORS = 1_000
 _DEFAULT_SOURCE = "import"
 
@@ -58,8 +58,7 @@ class ImportReport:
         return self.failed == 0
 
 
-@attrs.frozen
-class _Record:
+class _Record(NamedTuple):
     line: int
     sender: str
     recipient: str
@@ -141,6 +140,8 @@ def _windows(
     width = max(columns.values()) + 1
     get_source, get_time = columns.get("source"), columns.get("updated_at")
     sender_at, recipient_at, status_at = columns["sender"], columns["recipient"], columns["status"]
+    senders: dict[str, str] = {}  # a file names few senders: normalise each once
+    times = _Times()
     for number, row in enumerate(rows, start=2):
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
@@ -150,17 +151,16 @@ def _windows(
             state = _STATUSES.get(row[status_at].strip().lower())
             if state is None:
                 raise ValueError(f"status {row[status_at]!r} is not opted-out or opted-in")
+            raw_sender = row[sender_at]
+            sender = senders.get(raw_sender)
+            if sender is None:
+                sender = senders[raw_sender] = normalize_sender(raw_sender, region)
+            recipient = row[recipient_at]
+            if not is_e164(recipient):
+                recipient = normalize(recipient.strip(), region)
             source = row[get_source].strip() if get_source is not None else ""
-            window.append(
-                _Record(
-                    number,
-                    normalize_sender(row[sender_at], region),
-                    normalize(row[recipient_at].strip(), region),
-                    state,
-                    source or _DEFAULT_SOURCE,
-                    _micros(row[get_time]) if get_time is not None else None,
-                )
-            )
+            at = times.micros(row[get_time]) if get_time is not None else None
+            window.append(_Record(number, sender, recipient, state, source or _DEFAULT_SOURCE, at))
         except InvalidNumber as exc:
             bad.append((number, f"{exc.value!r}: {exc.reason}"))
         except ValueError as exc:
@@ -170,6 +170,23 @@ def _windows(
             window, bad = [], []
     if window or bad:
         yield window, bad
+
+
+class _Times:
+    """ISO 8601 text to microseconds, remembering recent answers (exports repeat times)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int | None] = {}
+
+    def micros(self, text: str) -> int | None:
+        known = self._seen.get(text, -1)
+        if known != -1:
+            return known
+        value = _micros(text)
+        if len(self._seen) > 100_000:
+            self._seen.clear()
+        self._seen[text] = value
+        return value
 
 
 def _micros(text: str) -> int | None:
@@ -189,13 +206,13 @@ def _into_ledger(provider: LocalProvider, window: list[_Record]) -> int:
     now = provider.now()
     changes = [
         Change(
-            sender=r.sender,
-            recipient=int(r.recipient[1:]),
-            opted_out=r.opted_out,
-            source=r.source,
-            at=now if r.at is None else r.at,
-            country=country_of(r.recipient),
-            dated=r.at is not None,
+            r.sender,
+            int(r.recipient[1:]),
+            r.opted_out,
+            r.source,
+            now if r.at is None else r.at,
+            country_of(r.recipient),
+            r.at is not None,
         )
         for r in window
     ]

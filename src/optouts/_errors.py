@@ -4,6 +4,7 @@
     ├── ConfigurationError        a setting is missing or malformed (names it and its variable)
     ├── UnsupportedOperation      the provider cannot do this (names the way around it)
     ├── InvalidNumber             a sender or recipient is not a usable phone number
+    ├── InvalidPayload            a vendor's webhook body is not the documented shape
     ├── InvalidCursor             a paging cursor this provider did not hand out
     ├── RecipientsFailed          raised on demand by BatchResult.raise_for_failures()
     └── ProviderError             the vendor answered with an error (status, code, request id)
@@ -27,6 +28,7 @@ __all__ = [
     "ConfigurationError",
     "InvalidCursor",
     "InvalidNumber",
+    "InvalidPayload",
     "OptOutError",
     "ProviderError",
     "RateLimited",
@@ -61,6 +63,10 @@ class InvalidNumber(OptOutError, ValueError):
         self.value = value
         self.reason = reason
         super().__init__(f"{value!r}: {reason}")
+
+
+class InvalidPayload(OptOutError, ValueError):
+    """A webhook body that does not have the shape the vendor documents."""
 
 
 class InvalidCursor(OptOutError, ValueError):

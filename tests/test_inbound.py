@@ -1,0 +1,478 @@
+"""Inbound webhooks: Azure Event Grid SMS and RingCentral consent notifications, parsed."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from optouts import InvalidNumber, OptOutError, Status
+from optouts.inbound import (
+    ConsentEvent,
+    InboundMessage,
+    InvalidPayload,
+    azure_handshake_headers,
+    azure_validation_response,
+    parse_azure_event_grid,
+    parse_ringcentral_notification,
+    ringcentral_validation_headers,
+)
+from optouts.keywords import Intent
+
+OURS = "+18005550100"
+CONSUMER = "+15555550123"
+UTC = timezone.utc
+TOPIC = (
+    "/subscriptions/6f1c2a9e-0000-4000-8000-000000000000/resourceGroups/messaging"
+    "/providers/Microsoft.Communication/communicationServices/acme-sms"
+)
+
+
+def sms_event(text: str = "STOP", **data: Any) -> dict[str, Any]:
+    """An SMSReceived event in the Event Grid schema, as ACS delivers it to a webhook."""
+    return {
+        "id": "Incoming_20240603183512d29ebbea-3341-4466-9690-0a03af35228e",
+        "topic": TOPIC,
+        "subject": "/phonenumber/18005550100",
+        "data": {
+            "messageId": "Incoming_20240603183512d29ebbea-3341-4466-9690-0a03af35228e",
+            "from": CONSUMER,
+            "to": OURS,
+            "message": text,
+            "receivedTimestamp": "2024-06-03T18:35:12.2855749Z",
+            "segmentCount": 1,
+            **data,
+        },
+        "eventType": "Microsoft.Communication.SMSReceived",
+        "dataVersion": "1.0",
+        "metadataVersion": "1",
+        "eventTime": "2024-06-03T18:35:12Z",
+    }
+
+
+def cloud_event(text: str = "STOP") -> dict[str, Any]:
+    """The same event in the CloudEvents 1.0 schema."""
+    grid = sms_event(text)
+    return {
+        "specversion": "1.0",
+        "type": grid["eventType"],
+        "source": TOPIC,
+        "subject": grid["subject"],
+        "id": "8d3b1c7e-5e0f-4d34-a0a8-21f9e4b6e6a1",
+        "time": "2024-06-03T18:35:12.2855749Z",
+        "datacontenttype": "application/json",
+        "data": grid["data"],
+    }
+
+
+VALIDATION = {
+    "id": "2d1781af-3a4c-4d7c-bd0c-e34b19da4e66",
+    "topic": TOPIC,
+    "subject": "",
+    "data": {
+        "validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6",
+        "validationUrl": "https://rp-eastus2.eventgrid.azure.net:553/eventsubscriptions/x/validate",
+    },
+    "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+    "eventTime": "2024-06-03T18:00:00.4556811Z",
+    "metadataVersion": "1",
+    "dataVersion": "1",
+}
+
+DELIVERY_REPORT = {
+    "id": "Outgoing_202406031830138813a09b-0cbf-4304-9b03-1546683bb910",
+    "topic": TOPIC,
+    "subject": "/phonenumber/18005550100",
+    "data": {
+        "messageId": "Outgoing_202406031830138813a09b-0cbf-4304-9b03-1546683bb910",
+        "from": OURS,
+        "to": CONSUMER,
+        "deliveryStatus": "Delivered",
+        "deliveryStatusDetails": "No error.",
+        "receivedTimestamp": "2024-06-03T18:30:20.2855749Z",
+    },
+    "eventType": "Microsoft.Communication.SMSDeliveryReportReceived",
+    "dataVersion": "1.0",
+    "metadataVersion": "1",
+    "eventTime": "2024-06-03T18:30:20Z",
+}
+
+
+# -- Azure -----------------------------------------------------------------------------------
+
+
+def test_an_inbound_sms_swaps_from_and_to_into_the_opt_out_pair() -> None:
+    [message] = parse_azure_event_grid([sms_event("Stop.")])
+    # The consumer sent the STOP *from* +1555…, *to* our +1800…: in opt-out terms our
+    # number is the sender of the campaigns, the consumer their recipient.
+    assert message.sender == OURS
+    assert message.recipient == CONSUMER
+    assert message.text == "Stop."
+    assert message.provider == "azure"
+    assert message.message_id == "Incoming_20240603183512d29ebbea-3341-4466-9690-0a03af35228e"
+    assert message.received_at == datetime(2024, 6, 3, 18, 35, 12, 285574, tzinfo=UTC)
+    assert message.raw["topic"] == TOPIC
+    assert message.classify().intent is Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("encode", [json.dumps, lambda x: json.dumps(x).encode(), lambda x: x])
+def test_bytes_text_or_decoded_json_all_parse(encode: Any) -> None:
+    assert parse_azure_event_grid(encode([sms_event()])) == parse_azure_event_grid(sms_event())
+    assert len(parse_azure_event_grid(encode(sms_event()))) == 1
+
+
+def test_cloudevents_single_and_batch() -> None:
+    [grid] = parse_azure_event_grid([sms_event("START")])
+    [single] = parse_azure_event_grid(cloud_event("START"))
+    batch = parse_azure_event_grid(json.dumps([cloud_event("START"), cloud_event("HELP")]))
+    assert (single.sender, single.recipient, single.text) == (OURS, CONSUMER, "START")
+    assert single.received_at == grid.received_at
+    assert [m.classify().intent for m in batch] == [Intent.OPT_IN, Intent.HELP]
+
+
+def test_cloudevent_data_given_as_a_json_string() -> None:
+    event = cloud_event()
+    event["data"] = json.dumps(event["data"])
+    [message] = parse_azure_event_grid(event)
+    assert message.recipient == CONSUMER
+
+
+def test_other_event_types_are_skipped_in_order() -> None:
+    batch = [VALIDATION, sms_event("first"), DELIVERY_REPORT, sms_event("second")]
+    assert [m.text for m in parse_azure_event_grid(batch)] == ["first", "second"]
+    assert parse_azure_event_grid([DELIVERY_REPORT, VALIDATION]) == []
+    assert parse_azure_event_grid([]) == []
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        ("2024-06-03T18:35:12Z", datetime(2024, 6, 3, 18, 35, 12, tzinfo=UTC)),
+        ("2024-06-03T18:35:12.5Z", datetime(2024, 6, 3, 18, 35, 12, 500000, tzinfo=UTC)),
+        ("2024-06-03T20:35:12.123+02:00", datetime(2024, 6, 3, 18, 35, 12, 123000, tzinfo=UTC)),
+        ("2024-06-03T11:35:12-0700", datetime(2024, 6, 3, 18, 35, 12, tzinfo=UTC)),
+        ("2024-06-03 18:35:12", datetime(2024, 6, 3, 18, 35, 12, tzinfo=UTC)),
+        ("2024-06-03T18:35+00", datetime(2024, 6, 3, 18, 35, tzinfo=UTC)),
+    ],
+)
+def test_timestamps_become_utc(stamp: str, expected: datetime) -> None:
+    [message] = parse_azure_event_grid(sms_event(receivedTimestamp=stamp))
+    assert message.received_at == expected
+    assert message.received_at.tzinfo is UTC
+
+
+def test_without_received_timestamp_the_event_time_is_used() -> None:
+    grid = sms_event()
+    del grid["data"]["receivedTimestamp"]
+    assert parse_azure_event_grid(grid)[0].received_at == datetime(
+        2024, 6, 3, 18, 35, 12, tzinfo=UTC
+    )
+    cloud = cloud_event()
+    del cloud["data"]["receivedTimestamp"]
+    assert parse_azure_event_grid(cloud)[0].received_at.microsecond == 285574
+    del grid["eventTime"]
+    with pytest.raises(InvalidPayload, match="when it was received"):
+        parse_azure_event_grid(grid)
+
+
+def test_numbers_are_normalised_and_short_codes_kept() -> None:
+    # Azure's published sample writes "from" without its "+".
+    [message] = parse_azure_event_grid(sms_event(**{"from": "15555550123", "to": " 12345 "}))
+    assert (message.sender, message.recipient) == ("12345", CONSUMER)
+    [formatted] = parse_azure_event_grid(sms_event(**{"from": "+1 (555) 555-0123"}))
+    assert formatted.recipient == CONSUMER
+
+
+def test_older_pascal_case_data_keys_are_read() -> None:
+    event = sms_event()
+    event["data"] = {key[0].upper() + key[1:]: value for key, value in event["data"].items()}
+    [message] = parse_azure_event_grid(event)
+    assert (message.sender, message.recipient, message.text) == (OURS, CONSUMER, "STOP")
+
+
+def test_message_id_falls_back_to_the_event_id() -> None:
+    event = sms_event()
+    del event["data"]["messageId"]
+    assert parse_azure_event_grid(event)[0].message_id == event["id"]
+
+
+def test_an_empty_or_missing_text_is_an_empty_message() -> None:
+    event = sms_event()
+    del event["data"]["message"]
+    [message] = parse_azure_event_grid(event)
+    assert message.text == ""
+    assert message.classify().intent is Intent.NONE
+
+
+def _mutated(path: str, value: Any) -> dict[str, Any]:
+    event = sms_event()
+    target = event
+    *parents, last = path.split(".")
+    for part in parents:
+        target = target[part]
+    if value is KeyError:
+        del target[last]
+    else:
+        target[last] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"{not json", "not JSON"),
+        (b"\xff\xfe\x00", "not JSON"),
+        ("42", "got int"),
+        (json.dumps([sms_event(), "STOP"]), r"events\[1\] is str, not an object"),
+        ({"data": {}}, "neither an Event Grid event"),
+        (_mutated("eventType", None), "eventType is None, not a string"),
+        (_mutated("data", KeyError), "event.data is NoneType, not an object"),
+        (_mutated("data", "{oops"), "event.data is a string but not JSON"),
+        (_mutated("data.from", KeyError), "event.data.from is missing"),
+        (_mutated("data.to", None), "event.data.to is missing"),
+        (_mutated("data.message", 7), "event.data.message is int, not a string"),
+        (_mutated("data.receivedTimestamp", "yesterday"), "not an ISO 8601 time"),
+        (_mutated("data.receivedTimestamp", "2024-13-03T18:35:12Z"), "not a valid time"),
+        (_mutated("data.receivedTimestamp", "0001-01-01T00:00:00+05:00"), "not a valid time"),
+        (
+            _mutated("data.receivedTimestamp", "\u0662\u0660\u0662\u0664-06-03T18:35:12Z"),
+            "not an ISO 8601 time",
+        ),
+    ],
+)
+def test_malformed_azure_payloads_say_what_is_wrong(payload: Any, message: str) -> None:
+    with pytest.raises(InvalidPayload, match=message) as raised:
+        parse_azure_event_grid(payload)
+    assert isinstance(raised.value, ValueError)
+    assert isinstance(raised.value, OptOutError)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("from", "not-a-number", "events[1].data.from: not a phone number"),
+        ("to", "+1555", "events[1].data.to: too short"),
+        ("from", 15555550123, "events[1].data.from: expected a string"),
+        ("to", "*", "events[1].data.to: not a phone number"),
+    ],
+)
+def test_a_bad_number_names_its_field(field: str, value: Any, reason: str) -> None:
+    with pytest.raises(InvalidNumber) as raised:
+        parse_azure_event_grid([sms_event(), sms_event(**{field: value})])
+    assert raised.value.reason.startswith(reason)
+    assert raised.value.value == value
+
+
+def test_validation_handshake() -> None:
+    expected = {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
+    assert azure_validation_response([VALIDATION]) == expected
+    assert azure_validation_response(json.dumps(VALIDATION).encode()) == expected
+    assert azure_validation_response([sms_event()]) is None
+    assert azure_validation_response(cloud_event()) is None
+    broken: dict[str, Any] = copy.deepcopy(VALIDATION)
+    del broken["data"]["validationCode"]
+    with pytest.raises(InvalidPayload, match="validationCode is missing"):
+        azure_validation_response([broken])
+
+
+def test_cloudevents_handshake_headers() -> None:
+    assert azure_handshake_headers({"webhook-request-origin": "eventgrid.azure.net"}) == {
+        "WebHook-Allowed-Origin": "eventgrid.azure.net"
+    }
+    assert azure_handshake_headers({"Content-Type": "application/json"}) is None
+
+
+def test_an_inbound_message_holds_an_aware_utc_time() -> None:
+    eastern = timezone(timedelta(hours=-4))
+    message = InboundMessage(
+        OURS, CONSUMER, "stop", datetime(2024, 6, 3, 14, 35, tzinfo=eastern), "azure"
+    )
+    assert message.received_at == datetime(2024, 6, 3, 18, 35, tzinfo=UTC)
+    assert message.received_at.tzinfo is UTC
+    with pytest.raises(ValueError, match="aware"):
+        InboundMessage(OURS, CONSUMER, "stop", datetime(2024, 6, 3, 14, 35), "azure")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+@given(st.sampled_from(["from", "to", "message", "receivedTimestamp", "messageId"]), JSON)
+def test_any_field_value_parses_or_fails_cleanly(field: str, value: Any) -> None:
+    with contextlib.suppress(InvalidPayload, InvalidNumber):
+        parse_azure_event_grid(sms_event(**{field: value}))
+
+
+@given(JSON)
+def test_any_json_parses_or_fails_cleanly(payload: Any) -> None:
+    with contextlib.suppress(InvalidPayload):
+        parse_azure_event_grid(payload)
+    with contextlib.suppress(InvalidPayload):
+        azure_validation_response(payload)
+    with contextlib.suppress(InvalidPayload):
+        parse_ringcentral_notification(payload)
+
+
+# -- RingCentral -----------------------------------------------------------------------------
+
+
+def v1_notification(active: Any = True, **body: Any) -> dict[str, Any]:
+    return {
+        "uuid": "5184271839120493071",
+        "event": "/restapi/v1.0/account/37439510/a2p-sms/opt-outs",
+        "timestamp": "2024-06-03T18:35:14.120Z",
+        "subscriptionId": "11112222-3333-4444-5555-666677778888",
+        "ownerId": "37439510",
+        "body": {"from": OURS, "to": CONSUMER, "active": active, **body},
+    }
+
+
+def v2_notification(*records: Any) -> dict[str, Any]:
+    return {
+        "uuid": "7730946250263212113",
+        "event": "/restapi/v2/accounts/37439510/sms/consents",
+        "timestamp": "2024-06-03T18:40:00.000Z",
+        "subscriptionId": "11112222-3333-4444-5555-666677778888",
+        "ownerId": "37439510",
+        "body": {"records": list(records)},
+    }
+
+
+def record(to: str = CONSUMER, status: str = "OptOut", **fields: Any) -> dict[str, Any]:
+    return {
+        "from": OURS,
+        "to": to,
+        "optStatus": status,
+        "source": "Recipient",
+        "lastModifiedTime": "2024-06-03T18:35:13.500Z",
+        **fields,
+    }
+
+
+def test_v1_from_is_our_number_to_is_the_consumer_active_is_opted_out() -> None:
+    [event] = parse_ringcentral_notification(v1_notification(active=True))
+    assert event == ConsentEvent(
+        sender=OURS,
+        recipient=CONSUMER,
+        opted_out=True,
+        at=datetime(2024, 6, 3, 18, 35, 14, 120000, tzinfo=UTC),
+        provider="ringcentral",
+        source=None,
+        notification_id="5184271839120493071",
+    )
+    assert event.status is Status.OPTED_OUT
+    assert event.raw == {"from": OURS, "to": CONSUMER, "active": True}
+    [back_in] = parse_ringcentral_notification(json.dumps(v1_notification(active=False)))
+    assert not back_in.opted_out
+    assert back_in.status is Status.OPTED_IN
+
+
+def test_v1_event_filter_with_a_sender_query() -> None:
+    notification = v1_notification()
+    notification["event"] = "/restapi/v1.0/account/~/a2p-sms/opt-outs?from=%2B18005550100"
+    assert len(parse_ringcentral_notification(notification)) == 1
+
+
+def test_v2_records_each_become_an_event() -> None:
+    notification = v2_notification(
+        record(),
+        record("+15555550124", "OptIn", source="Api", lastModifiedTime="2024-06-03T11:35:13-07:00"),
+        record("+15555550125", source="Carrier", lastModifiedTime=None),
+    )
+    events = parse_ringcentral_notification(notification)
+    assert [(e.sender, e.recipient, e.opted_out, e.source) for e in events] == [
+        (OURS, CONSUMER, True, "recipient"),
+        (OURS, "+15555550124", False, "api"),
+        (OURS, "+15555550125", True, "carrier"),
+    ]
+    assert events[0].at == datetime(2024, 6, 3, 18, 35, 13, 500000, tzinfo=UTC)
+    assert events[1].at == datetime(2024, 6, 3, 18, 35, 13, tzinfo=UTC)
+    assert events[2].at == datetime(2024, 6, 3, 18, 40, tzinfo=UTC)  # the envelope's time
+    assert {e.notification_id for e in events} == {"7730946250263212113"}
+    assert events[1].raw["source"] == "Api"
+
+
+def test_v2_account_coverage_is_every_sender() -> None:
+    events = parse_ringcentral_notification(
+        v2_notification(record(coverage="Account"), record(coverage="PhoneNumber"))
+    )
+    assert [e.sender for e in events] == ["*", OURS]
+
+
+def test_v2_campaign_type_opt_outs_widen_and_opt_ins_are_skipped() -> None:
+    campaign = {"coverage": "CampaignType", "campaignType": "Promotional"}
+    out, skipped = record(**campaign), record("+15555550124", "OptIn", **campaign)
+    [event] = parse_ringcentral_notification(v2_notification(out, skipped))
+    assert (event.sender, event.recipient, event.opted_out) == ("*", CONSUMER, True)
+
+
+def test_an_opt_out_record_as_the_common_model() -> None:
+    [event] = parse_ringcentral_notification(v2_notification(record()))
+    opt_out = event.as_opt_out()
+    assert (opt_out.sender, opt_out.recipient, opt_out.status) == (OURS, CONSUMER, "opted-out")
+    assert opt_out.country == "US"
+    assert opt_out.updated_at == event.at
+    assert opt_out.provider == "ringcentral"
+    assert opt_out.source == "recipient"
+
+
+def test_bare_bodies_and_lists_of_notifications() -> None:
+    [bare] = parse_ringcentral_notification({"from": OURS, "to": CONSUMER, "active": True})
+    assert bare.at is None
+    assert len(parse_ringcentral_notification({"records": [record(), record()]})) == 2
+    both = parse_ringcentral_notification([v1_notification(), v2_notification(record())])
+    assert len(both) == 2
+
+
+def test_other_event_filters_are_skipped() -> None:
+    notification = v1_notification()
+    notification["event"] = "/restapi/v1.0/account/~/a2p-sms/messages?direction=Inbound"
+    notification["body"] = {"id": "1", "direction": "Inbound", "text": "STOP"}
+    assert parse_ringcentral_notification(notification) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"nope", "not JSON"),
+        ("true", "got bool"),
+        ({"body": []}, "notification.body is list, not an object"),
+        ({"event": 3, "body": {}}, "notification.event is 3, not a string"),
+        ({"body": {"hello": 1}}, "neither an opt-out notification"),
+        (v1_notification(active="true"), "notification.body.active is 'true', not true or false"),
+        (v1_notification(to=None), "notification.body.to is missing"),
+        ({**v1_notification(), "timestamp": "soon"}, "notification.timestamp: 'soon'"),
+        ({**v2_notification(), "body": {"records": {}}}, "body.records is dict, not a list"),
+        (v2_notification(record(), "x"), r"body.records\[1\] is str"),
+        (v2_notification(record(), record(status="Opt-Out")), r"records\[1\].optStatus is"),
+        (v2_notification(record(lastModifiedTime="2024")), r"records\[0\].lastModifiedTime"),
+    ],
+)
+def test_malformed_ringcentral_payloads_say_what_is_wrong(payload: Any, message: str) -> None:
+    with pytest.raises(InvalidPayload, match=message):
+        parse_ringcentral_notification(payload)
+
+
+def test_a_bad_ringcentral_number_names_its_field() -> None:
+    with pytest.raises(InvalidNumber) as raised:
+        parse_ringcentral_notification(v2_notification(record(), record(to="5555550123")))
+    assert raised.value.reason.startswith("notification.body.records[1].to: no country code")
+    with pytest.raises(InvalidNumber, match=r"body.from"):
+        parse_ringcentral_notification(v1_notification(**{"from": "+1"}))
+
+
+def test_ringcentral_webhook_validation_headers() -> None:
+    assert ringcentral_validation_headers({"validation-token": "abc123"}) == {
+        "Validation-Token": "abc123"
+    }
+    assert ringcentral_validation_headers({"Validation-Token": ""}) is None
+    assert ringcentral_validation_headers({}) is None
