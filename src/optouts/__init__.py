@@ -16,6 +16,7 @@ from ._errors import (
     RecipientsFailed,
     UnsupportedOperation,
 )
+from ._handling import Handled, handle_event
 from ._hookspecs import hookimpl
 from ._models import BatchResult, Capability, OptOut, Outcome, Page, RecipientResult, Status
 from ._numbers import normalize
@@ -37,6 +38,7 @@ __all__ = [
     "Client",
     "ConfigurationError",
     "Exchange",
+    "Handled",
     "InvalidCursor",
     "InvalidNumber",
     "InvalidPayload",
@@ -63,6 +65,7 @@ __all__ = [
     "TargetSummary",
     "UnsupportedOperation",
     "__version__",
+    "handle_event",
     "hookimpl",
     "normalize",
     "providers",

@@ -15,8 +15,9 @@ import os
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -34,10 +35,14 @@ from ._models import (
     Row,
     Status,
 )
-from ._numbers import normalize_sender
+from ._numbers import normalize, normalize_sender
 from ._plugins import get_provider_class
 from ._provider import Exchange, Provider, Results, StatusFilter
 from ._retry import RetryPolicy, is_retryable, retry_items, with_retry
+
+if TYPE_CHECKING:
+    from ._handling import Handled
+    from .keywords import Keywords
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -68,6 +73,8 @@ class _ClientCore:
         max_concurrency: int | None,
         settings: dict[str, Any],
     ) -> None:
+        self.config_path = config
+        """The optouts.toml this client was configured from, for clients it opens itself."""
         if isinstance(provider, Provider):
             if settings:
                 raise ConfigurationError("settings cannot be passed with a Provider instance")
@@ -348,6 +355,38 @@ class Client(_ClientCore):
 
     def _run(self, job: Exchange[Any], stats: Stats) -> Any:
         return run_sync(job, self._http, self.provider.auth, stats)
+
+    def handle_inbound(
+        self,
+        sender: str,
+        recipient: str,
+        text: str,
+        *,
+        targets: Sequence[Client | str] = (),
+        received_at: datetime | None = None,
+        keywords: Keywords | None = None,
+    ) -> Handled:
+        """Act on a text ``recipient`` sent to our number ``sender``.
+
+        A STOP (or START) is recorded in the local ledger with when it was received, then
+        carried to each of ``targets``; anything else is only classified (see
+        ``Handled.classification.likely_revocation`` for texts a person should review).
+        """
+        from ._handling import handle_event
+        from .inbound import InboundMessage
+        from .ledger import LocalProvider
+
+        message = InboundMessage(
+            sender=normalize_sender(sender, self.default_region),
+            recipient=normalize(recipient, self.default_region),
+            text=text,
+            received_at=received_at or datetime.now(timezone.utc),
+            provider=self.provider.name,
+        )
+        if isinstance(self.provider, LocalProvider):
+            return handle_event(self, message, targets=targets, keywords=keywords)
+        with Client("local", config=self.config_path) as ledger:
+            return handle_event(ledger, message, targets=targets, keywords=keywords)
 
     def list_page(
         self,

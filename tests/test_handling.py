@@ -1,0 +1,156 @@
+"""Inbound STOP/START and vendor consent events: recorded in the ledger, carried to vendors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+import optouts
+from optouts.inbound import parse_azure_event_grid, parse_ringcentral_notification
+from optouts.keywords import Intent
+from optouts.ledger import LocalProvider
+from optouts.testing import BlockingASGITransport
+from optouts_azure import AzureEmulator
+
+OURS = "+18005550100"
+CONSUMER = "+12025550123"
+
+
+class Setup:
+    def __init__(self, database: str) -> None:
+        self.azure_emulator = AzureEmulator()
+        self.azure = optouts.Client(
+            "azure",
+            connection_string=self.azure_emulator.connection_string("http://azure.test"),
+            http_client=httpx.Client(transport=BlockingASGITransport(self.azure_emulator)),
+        )
+        self.ledger = optouts.Client("local", database=database)
+
+    def state(self) -> bool | None:
+        (item,) = self.ledger.check(OURS, [CONSUMER])
+        return item.opted_out
+
+    def history(self) -> list[tuple[bool, str]]:
+        assert isinstance(self.ledger.provider, LocalProvider)
+        trail = self.ledger.provider.ledger.audit(int(CONSUMER[1:]))
+        return [(out, source) for _, out, source, _ in trail.history]
+
+
+@pytest.fixture
+def setup(database: str) -> Iterator[Setup]:
+    s = Setup(database)
+    yield s
+    s.azure.close()
+    s.ledger.close()
+
+
+def test_a_stop_is_recorded_and_carried(setup: Setup) -> None:
+    handled = setup.ledger.handle_inbound(OURS, CONSUMER, " stop! ", targets=[setup.azure])
+    assert handled.opted_out is True
+    assert handled.recorded
+    assert handled.classification is not None
+    assert handled.classification.intent is Intent.OPT_OUT
+    assert [(t.target, t.added, t.failed) for t in handled.targets] == [("azure", 1, 0)]
+    assert setup.state() is True
+    assert setup.azure_emulator.opted_out(OURS) == {CONSUMER}
+    assert setup.history() == [(True, "inbound:local")]
+
+
+def test_start_after_stop_opts_back_in_everywhere(setup: Setup) -> None:
+    setup.ledger.handle_inbound(OURS, CONSUMER, "STOP", targets=[setup.azure])
+    handled = setup.ledger.handle_inbound(OURS, CONSUMER, "Start", targets=[setup.azure])
+    assert handled.opted_out is False
+    assert setup.state() is False
+    assert setup.azure_emulator.opted_out(OURS) == set()
+    assert [t.removed for t in handled.targets] == [1]
+
+
+def test_a_likely_revocation_is_flagged_not_acted_on(setup: Setup) -> None:
+    handled = setup.ledger.handle_inbound(
+        OURS, CONSUMER, "please stop texting me", targets=[setup.azure]
+    )
+    assert handled.opted_out is None
+    assert not handled.recorded
+    assert handled.classification is not None
+    assert handled.classification.likely_revocation
+    assert handled.targets == ()
+    assert setup.state() is False
+    assert setup.azure_emulator.requests == 0
+
+
+def test_help_records_nothing(setup: Setup) -> None:
+    handled = setup.ledger.handle_inbound(OURS, CONSUMER, "HELP")
+    assert handled.opted_out is None
+    assert setup.history() == []
+
+
+def test_a_repeated_stop_is_not_recorded_twice(setup: Setup) -> None:
+    setup.ledger.handle_inbound(OURS, CONSUMER, "STOP")
+    again = setup.ledger.handle_inbound(OURS, CONSUMER, "STOP")
+    assert not again.recorded
+    assert setup.history() == [(True, "inbound:local")]
+
+
+def test_an_azure_webhook_becomes_a_ledger_record(setup: Setup) -> None:
+    payload = [
+        {
+            "id": "e1",
+            "topic": "/subscriptions/x/providers/Microsoft.Communication/CommunicationServices/z",
+            "subject": f"/phonenumber/{OURS[1:]}",
+            "eventType": "Microsoft.Communication.SMSReceived",
+            "eventTime": "2026-11-25T10:00:00.1234567Z",
+            "dataVersion": "1.0",
+            "data": {
+                "MessageId": "m1",
+                "From": CONSUMER,
+                "To": OURS,
+                "Message": "UNSUBSCRIBE",
+                "ReceivedTimestamp": "2026-11-25T10:00:00.1234567Z",
+            },
+        }
+    ]
+    (message,) = parse_azure_event_grid(payload)
+    handled = optouts.handle_event(setup.ledger, message, targets=[setup.azure])
+    assert handled.opted_out is True
+    assert setup.state() is True
+    assert setup.history() == [(True, "inbound:azure")]
+    assert setup.azure_emulator.opted_out(OURS) == {CONSUMER}
+
+
+def test_a_ringcentral_opt_out_notification_reaches_azure(setup: Setup) -> None:
+    notification = {
+        "uuid": "n1",
+        "event": "/restapi/v1.0/account/~/a2p-sms/opt-outs",
+        "timestamp": "2026-11-25T10:00:00.000Z",
+        "subscriptionId": "s1",
+        "ownerId": "1",
+        "body": {"from": OURS, "to": CONSUMER, "active": True},
+    }
+    (event,) = parse_ringcentral_notification(notification)
+    handled = optouts.handle_event(setup.ledger, event, targets=[setup.azure])
+    assert handled.recorded
+    assert setup.azure_emulator.opted_out(OURS) == {CONSUMER}
+    assert setup.history() == [(True, "ringcentral")]
+    assert isinstance(setup.ledger.provider, LocalProvider)
+    trail = setup.ledger.provider.ledger.audit(int(CONSUMER[1:]))
+    assert [(t, out) for _, t, out, _ in trail.confirmations] == [("azure", True)]
+    received = datetime.fromtimestamp(trail.history[0][3] / 1e6, tz=timezone.utc)
+    assert received == datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+
+
+def test_handling_needs_the_ledger(setup: Setup) -> None:
+    (message,) = parse_azure_event_grid(
+        {
+            "id": "e1",
+            "eventType": "Microsoft.Communication.SMSReceived",
+            "eventTime": "2026-11-25T10:00:00Z",
+            "subject": "x",
+            "dataVersion": "1.0",
+            "data": {"From": CONSUMER, "To": OURS, "Message": "STOP", "MessageId": "m"},
+        }
+    )
+    with pytest.raises(optouts.ConfigurationError, match="local ledger"):
+        optouts.handle_event(setup.azure, message)
