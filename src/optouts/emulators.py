@@ -8,12 +8,14 @@ command can print credentials that point at it.
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ._errors import ConfigurationError
 
-__all__ = ["ASGIApp", "serve"]
+__all__ = ["ASGIApp", "serve", "serve_in_thread"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -23,14 +25,7 @@ ASGIApp = Callable[
 ]
 
 
-def serve(app: ASGIApp, *, port: int = 0, on_ready: Callable[[str], None]) -> None:
-    """Serve ``app`` on 127.0.0.1:``port`` (0 picks a free port) until interrupted."""
-    try:
-        import uvicorn
-    except ImportError:
-        raise ConfigurationError(
-            "serving an emulator needs uvicorn: pip install 'optouts[emulators]'"
-        ) from None
+def _listening_socket(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted connections inherit this: without it, an answer written in two parts waits
@@ -41,6 +36,45 @@ def serve(app: ASGIApp, *, port: int = 0, on_ready: Callable[[str], None]) -> No
     except OSError as exc:
         sock.close()
         raise ConfigurationError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    return sock
+
+
+def _server(app: ASGIApp, log_level: str) -> Any:
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigurationError(
+            "serving an emulator needs uvicorn: pip install 'optouts[emulators]'"
+        ) from None
+    return uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="off", ws="none"))
+
+
+def serve(app: ASGIApp, *, port: int = 0, on_ready: Callable[[str], None]) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` (0 picks a free port) until interrupted."""
+    server = _server(app, "warning")
+    sock = _listening_socket(port)
     on_ready(f"http://127.0.0.1:{sock.getsockname()[1]}")
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
+    server.run(sockets=[sock])
+
+
+def serve_in_thread(app: ASGIApp, *, port: int = 0) -> tuple[str, Callable[[], None]]:
+    """Serve ``app`` on 127.0.0.1 from a background thread, for tests and benchmarks.
+
+    Returns the base URL and a function that stops the server.
+    """
+    server = _server(app, "critical")
+    sock = _listening_socket(port)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the emulator did not start")
+        time.sleep(0.01)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 import optouts
+from optouts.emulators import serve_in_thread
 from optouts_azure import DEFAULT_ACCESS_KEY, AzureEmulator
 
 REPO = Path(__file__).resolve().parents[3]
@@ -157,24 +156,13 @@ class EmulatorServer:
 
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[EmulatorServer]:
-    uvicorn = pytest.importorskip("uvicorn")
+    """The emulator on 127.0.0.1 for the whole session (tests swap ``holder.app``)."""
     holder = EmulatorServer()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    holder.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    config = uvicorn.Config(holder, log_level="critical", lifespan="off", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    ready = threading.Event()
-    while not server.started and thread.is_alive():
-        ready.wait(0.01)
+    holder.url, stop = serve_in_thread(holder)
     try:
         yield holder
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+        stop()
 
 
 @pytest.fixture

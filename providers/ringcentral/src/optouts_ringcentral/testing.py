@@ -8,7 +8,6 @@ in place of sleeping, and ``serve_in_thread`` puts the emulator on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -16,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from optouts import emulators
 from optouts._http import Stats, run_sync
 
 from ._emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, Emulator
@@ -125,24 +125,4 @@ def drive(
 
 def serve_in_thread(app: Emulator) -> tuple[str, Callable[[], None]]:
     """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; returns its URL and a stopper."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="critical", lifespan="off", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:  # pragma: no cover - uvicorn failed to start
-            raise RuntimeError("the emulator did not start")
-        time.sleep(0.01)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+    return emulators.serve_in_thread(app)
