@@ -1,0 +1,186 @@
+"""Carrying opt-outs between vendors, measured against the limits in the same run.
+
+1. sync: 100,000 opt-outs listed from the RingCentral emulator under its real rate limit
+   (50 requests a 60 s window) and carried to the Azure emulator and the ledger. The bound
+   is the time the rate limit itself needs for the list pages (target: >= 90 % of it); the
+   second run, with nothing new, must send only the list pages.
+2. csv: 1,000,000 rows imported into the ledger and exported again, in a fresh process
+   (targets: >= 150,000 rows/s each way, peak RSS <= 200 MB).
+
+    python benchmarks/bench_sync.py [--only sync,csv] [--scale 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optouts
+from bench_bulk import emulator_process, number, peak_rss_mb
+from optouts._csvio import export_csv, import_csv
+from optouts.emulators import serve_in_thread
+from optouts_ringcentral import Emulator, RateLimit
+from optouts_ringcentral.testing import CREDENTIALS
+
+SENDER = "+16505550100"
+LIMIT, WINDOW, PAGE = 50, 60.0, 1000
+
+
+def bench_sync(scale: float) -> dict[str, Any]:
+    count = int(100_000 * scale)
+    rc = Emulator(rate_limit=RateLimit(LIMIT, WINDOW))
+    rc.put_many((SENDER, number(i)) for i in range(count))
+    url, stop = serve_in_thread(rc)
+    pages = math.ceil(count / PAGE)
+    bound = (math.ceil(pages / LIMIT) - 1) * WINDOW
+    try:
+        with tempfile.TemporaryDirectory() as folder, emulator_process() as azure_string:
+            credentials: dict[str, Any] = dict(CREDENTIALS)
+            source = optouts.Client("ringcentral", server_url=url, **credentials)
+            target = optouts.Client("azure", connection_string=azure_string)
+            ledger = optouts.Client("local", database=str(Path(folder) / "ledger.db"))
+            with source, target, ledger:
+                started = time.perf_counter()
+                first = optouts.sync(source, [target, ledger], ledger=ledger)
+                first_s = time.perf_counter() - started
+                listed_before = sum(rc.counts.values())
+                started = time.perf_counter()
+                second = optouts.sync(source, [target, ledger], ledger=ledger)
+                second_s = time.perf_counter() - started
+                checked = ledger.check(SENDER, [number(i) for i in range(0, count, 97)])
+                assert all(item.opted_out for item in checked)
+    finally:
+        stop()
+    azure_first = next(t for t in first.targets if t.target == "azure")
+    azure_second = next(t for t in second.targets if t.target == "azure")
+    assert azure_first.added == count, azure_first
+    assert azure_first.failed == 0, azure_first
+    return {
+        "opt_outs": count,
+        "list_pages": pages,
+        "rate_limit": f"{LIMIT}/{WINDOW:g}s",
+        "bound_seconds": bound,
+        "first_seconds": first_s,
+        "of_bound": bound / first_s if first_s else 0.0,
+        "first_source_requests": first.source_requests,
+        "first_azure_requests": azure_first.requests,
+        "second_seconds": second_s,
+        "second_source_requests": second.source_requests,
+        "second_vendor_requests_seen": sum(rc.counts.values()) - listed_before,
+        "second_azure_requests": azure_second.requests,
+        "second_recorded": second.recorded,
+    }
+
+
+def child_csv(folder: str, count: int) -> None:
+    """Runs in a fresh process: write, import and export ``count`` rows; print the figures."""
+    path = Path(folder) / "in.csv"
+    with path.open("w", encoding="ascii") as out:
+        out.write("sender,recipient,status,source,updated_at\n")
+        base = 1_767_225_600  # 2026-01-01
+        for i in range(count):
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + i))
+            state = "opted-in" if i % 10 == 0 else "opted-out"
+            out.write(f"+1800555{i % 4:04d},{number(i)},{state},Recipient,{when}\n")
+    with optouts.Client("local", database=str(Path(folder) / "ledger.db")) as ledger:
+        started = time.perf_counter()
+        with path.open(encoding="ascii", newline="") as lines:
+            report = import_csv(ledger, lines)
+        import_s = time.perf_counter() - started
+        assert report.ok, report
+        assert report.applied == count, report
+        started = time.perf_counter()
+        with (Path(folder) / "out.csv").open("w", encoding="ascii") as out:
+            exported = export_csv(ledger, out)
+        export_s = time.perf_counter() - started
+        assert exported == count
+    print(
+        json.dumps(
+            {
+                "rows": count,
+                "import_rows_per_s": count / import_s,
+                "export_rows_per_s": count / export_s,
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+    )
+
+
+def bench_csv(scale: float) -> dict[str, Any]:
+    count = int(1_000_000 * scale)
+    with tempfile.TemporaryDirectory() as folder:
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", folder, str(count)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    figures: dict[str, Any] = json.loads(output)
+    return figures
+
+
+def report(name: str, f: dict[str, Any]) -> list[str]:
+    if name == "sync":
+        return [
+            f"1. sync {f['opt_outs']:,} opt-outs RingCentral ({f['rate_limit']}) -> Azure + ledger",
+            f"   {f['first_seconds']:.1f} s against the rate limit's {f['bound_seconds']:.0f} s "
+            f"for {f['list_pages']} list pages = {f['of_bound']:.1%} (target >= 90 %); "
+            f"{f['first_source_requests']} list requests, "
+            f"{f['first_azure_requests']:,} Azure requests",
+            f"   second run, nothing new: {f['second_source_requests']} list requests, "
+            f"{f['second_azure_requests']} Azure requests, {f['second_recorded']} changes "
+            f"({f['second_seconds']:.1f} s)",
+        ]
+    return [
+        f"2. csv, {f['rows']:,} rows: import {f['import_rows_per_s']:,.0f} rows/s, "
+        f"export {f['export_rows_per_s']:,.0f} rows/s (targets >= 150,000); "
+        f"peak RSS {f['peak_rss_mb']:.0f} MB (target <= 200)",
+    ]
+
+
+def passed(name: str, f: dict[str, Any]) -> bool:
+    if name == "sync":
+        return bool(f["of_bound"] >= 0.9 and f["second_azure_requests"] == 0)
+    return bool(
+        min(f["import_rows_per_s"], f["export_rows_per_s"]) >= 150_000 and f["peak_rss_mb"] <= 200
+    )
+
+
+BENCHMARKS = {"sync": bench_sync, "csv": bench_csv}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(BENCHMARKS))
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_csv(args.child[0], int(args.child[1]))
+        return 0
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {python}")
+    ok = True
+    for name in args.only.split(","):
+        figures = BENCHMARKS[name](args.scale)
+        ok &= passed(name, figures)
+        print(json.dumps({name: figures}) if args.json else "\n".join(report(name, figures)))
+        sys.stdout.flush()
+    if args.scale == 1.0 and not ok:
+        print("one or more targets missed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
