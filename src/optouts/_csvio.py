@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import NamedTuple, TextIO
 
@@ -105,19 +106,28 @@ def import_csv(
     errors: list[tuple[int, str]] = []
     failed = applied = total = 0
     ledger = client.provider if isinstance(client.provider, LocalProvider) else None
-    for window, bad in _windows(rows, columns, client.default_region):
-        total += len(window) + len(bad)
-        failed += len(bad)
-        errors.extend(bad[: max(0, _KEPT_ERRORS - len(errors))])
-        if ledger is not None:
-            applied += _into_ledger(ledger, window)
-        else:
-            took, refused = _into_vendor(client, window)
-            applied += took
-            failed += len(refused)
-            errors.extend(refused[: max(0, _KEPT_ERRORS - len(errors))])
-        if progress:
-            progress(len(window) + len(bad))
+    # The ledger writes one window on a worker thread while the next is parsed: SQLite
+    # releases the GIL, so parsing and writing use both cores.
+    with ThreadPoolExecutor(1, thread_name_prefix="optouts-import") as writer:
+        writing: Future[int] | None = None
+        for window, bad in _windows(rows, columns, client.default_region):
+            total += len(window) + len(bad)
+            failed += len(bad)
+            errors.extend(bad[: max(0, _KEPT_ERRORS - len(errors))])
+            if ledger is not None:
+                changes = _changes(ledger, window)
+                if writing is not None:
+                    applied += writing.result()
+                writing = writer.submit(ledger.ledger.apply, changes)
+            else:
+                took, refused = _into_vendor(client, window)
+                applied += took
+                failed += len(refused)
+                errors.extend(refused[: max(0, _KEPT_ERRORS - len(errors))])
+            if progress:
+                progress(len(window) + len(bad))
+        if writing is not None:
+            applied += writing.result()
     errors.sort()
     return ImportReport(total, applied, failed, tuple(errors))
 
@@ -148,7 +158,10 @@ def _windows(
         try:
             if len(row) < width:
                 raise ValueError(f"{len(row)} fields, expected {width}")
-            state = _STATUSES.get(row[status_at].strip().lower())
+            cell = row[status_at]
+            state = _STATUSES.get(cell)
+            if state is None:
+                state = _STATUSES.get(cell.strip().lower())
             if state is None:
                 raise ValueError(f"status {row[status_at]!r} is not opted-out or opted-in")
             raw_sender = row[sender_at]
@@ -202,9 +215,9 @@ def _micros(text: str) -> int | None:
     return int(moment.timestamp() * 1_000_000)
 
 
-def _into_ledger(provider: LocalProvider, window: list[_Record]) -> int:
+def _changes(provider: LocalProvider, window: list[_Record]) -> list[Change]:
     now = provider.now()
-    changes = [
+    return [
         Change(
             r.sender,
             int(r.recipient[1:]),
@@ -216,7 +229,6 @@ def _into_ledger(provider: LocalProvider, window: list[_Record]) -> int:
         )
         for r in window
     ]
-    return provider.ledger.apply(changes)
 
 
 def _into_vendor(client: Client, window: list[_Record]) -> tuple[int, list[tuple[int, str]]]:

@@ -14,10 +14,16 @@ _URL_SCHEMES = ("postgresql://", "postgres://")
 def open_store(database: str) -> LedgerStore:
     """A path (or ``:memory:``) opens SQLite; ``postgresql://`` URLs open PostgreSQL."""
     if database.startswith(_URL_SCHEMES):
-        raise ConfigurationError(
-            "PostgreSQL ledgers are not available in this build "
-            "(setting database, OPTOUTS_LOCAL_DATABASE)"
-        )
+        try:
+            from ._postgres import PostgresLedger
+        except ImportError as exc:
+            if not (exc.name or "psycopg").startswith("psycopg"):
+                raise
+            raise ConfigurationError(
+                "a postgresql:// ledger needs psycopg: pip install 'optouts[postgresql]' "
+                "(setting database, OPTOUTS_LOCAL_DATABASE)"
+            ) from None
+        return PostgresLedger(database)
     if "://" in database:
         scheme = database.split("://", 1)[0]
         raise ConfigurationError(

@@ -1,0 +1,467 @@
+"""The ``LedgerStore`` contract, run against every backend: SQLite and PostgreSQL.
+
+The PostgreSQL runs use ``OPTOUTS_TEST_POSTGRESQL_URL`` (a database the tests may create
+schemas in), each test in a fresh schema dropped afterwards. Without a reachable server
+they skip, saying so, except under CI (``CI`` set), where they fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from optouts.ledger import Change, LedgerStore, SQLiteLedger
+from optouts.ledger._open import open_store
+
+# Read at import: the autouse fixture in conftest clears OPTOUTS_* before every test.
+POSTGRESQL_URL = os.environ.get("OPTOUTS_TEST_POSTGRESQL_URL", "").strip()
+IN_CI = bool(os.environ.get("CI"))
+
+SENDER = "+18005550100"
+OTHER = "+18005550111"
+US_1, US_2, US_3, US_4 = 12025550101, 12025550102, 12025550103, 12025550104
+GB_1 = 442079460000
+
+_unreachable: list[str] = []
+
+
+def postgresql_url() -> str:
+    """The test server's URL, or skip (fail under CI) saying why there is none."""
+    reason = _unreachable[0] if _unreachable else None
+    if reason is None and not POSTGRESQL_URL:
+        reason = "OPTOUTS_TEST_POSTGRESQL_URL is not set"
+    if reason is None:
+        try:
+            import psycopg
+
+            psycopg.connect(POSTGRESQL_URL, connect_timeout=5).close()
+        except ImportError:
+            reason = "psycopg is not installed (pip install 'optouts[postgresql]')"
+        except Exception as error:
+            reason = f"cannot connect with OPTOUTS_TEST_POSTGRESQL_URL: {type(error).__name__}"
+        if reason is not None:
+            _unreachable.append(reason)
+    if reason is not None:
+        message = (
+            f"no PostgreSQL server for the tests: {reason}. Set OPTOUTS_TEST_POSTGRESQL_URL, "
+            "e.g. postgresql://optouts:optouts@127.0.0.1:5432/optouts_test"
+        )
+        if IN_CI:
+            pytest.fail(f"{message} (CI is set: a missing server fails)", pytrace=False)
+        pytest.skip(message)
+    return POSTGRESQL_URL
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` connecting with ``schema`` first on the search path."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+@contextlib.contextmanager
+def fresh_schema() -> Iterator[tuple[str, str]]:
+    """A new, empty schema on the test server: (URL using it, schema name); dropped after."""
+    import psycopg
+
+    url = postgresql_url()
+    schema = f"optouts_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield with_search_path(url, schema), schema
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@attrs.define
+class Backend:
+    name: str
+    store: LedgerStore
+    query: Callable[[str], list[tuple[Any, ...]]]
+    """Rows of a SQL statement run on a separate connection, as an auditor would."""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        path = str(tmp_path / "ledger.db")
+
+        def query_sqlite(sql: str) -> list[tuple[Any, ...]]:
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                return db.execute(sql).fetchall()
+
+        sqlite_store = SQLiteLedger(path)
+        try:
+            yield Backend("sqlite", sqlite_store, query_sqlite)
+        finally:
+            sqlite_store.close()
+        return
+
+    import psycopg
+
+    with fresh_schema() as (url, _):
+
+        def query_postgresql(sql: str) -> list[tuple[Any, ...]]:
+            with psycopg.connect(url, autocommit=True) as db:
+                return db.execute(sql).fetchall()
+
+        store = open_store(url)
+        try:
+            yield Backend("postgresql", store, query_postgresql)
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> LedgerStore:
+    return backend.store
+
+
+def history_count(backend: Backend) -> int:
+    return int(backend.query("SELECT count(*) FROM history")[0][0])
+
+
+def states(store: LedgerStore) -> dict[tuple[str, int], tuple[int, str, int]]:
+    """(sender, recipient) -> (opted_out, source, updated_at) of every pair."""
+    rows = store.page(sender=None, opted_out=None, after=None, limit=10_000)
+    return {(row[0], row[1]): (row[2], row[4], row[5]) for row in rows}
+
+
+# set_state, opted_out, page
+
+
+def test_set_state_round_trips_through_page_and_opted_out(store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_2, US_1], "GB": [GB_1]}, opted_out=True, source="api", at=10)
+    store.set_state(SENDER, {"US": [US_3]}, opted_out=False, source="csv", at=20)
+    rows = store.page(sender=None, opted_out=None, after=None, limit=100)
+    sender_id = rows[0][6]
+    assert rows == [
+        (SENDER, US_1, 1, "US", "api", 10, sender_id),
+        (SENDER, US_2, 1, "US", "api", 10, sender_id),
+        (SENDER, US_3, 0, "US", "csv", 20, sender_id),
+        (SENDER, GB_1, 1, "GB", "api", 10, sender_id),
+    ]
+    assert store.opted_out([SENDER], [US_1, US_2, US_3, US_4, GB_1]) == {US_1, US_2, GB_1}
+    assert store.opted_out([OTHER], [US_1]) == set()
+    assert store.opted_out([], [US_1]) == set()
+    assert store.opted_out([SENDER], []) == set()
+
+
+def test_opted_out_of_any_of_several_senders(store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="api", at=1)
+    store.set_state("*", {"US": [US_2]}, opted_out=True, source="api", at=1)
+    store.set_state(OTHER, {"US": [US_3]}, opted_out=True, source="api", at=1)
+    assert store.opted_out([SENDER, "*"], [US_1, US_2, US_3, US_4]) == {US_1, US_2}
+    assert store.opted_out(["+18005550199", "*"], [US_1, US_2]) == {US_2}
+
+
+def test_duplicate_recipients_in_one_call_are_one_pair(
+    backend: Backend, store: LedgerStore
+) -> None:
+    store.set_state(SENDER, {"US": [US_1, US_1, US_2]}, opted_out=True, source="api", at=1)
+    assert store.opted_out([SENDER], [US_1, US_1, US_2]) == {US_1, US_2}
+    assert len(store.page(sender=None, opted_out=None, after=None, limit=10)) == 2
+    assert history_count(backend) == 2
+
+
+def test_set_state_changes_only_pairs_whose_state_differs(
+    backend: Backend, store: LedgerStore
+) -> None:
+    store.set_state(SENDER, {"US": [US_1, US_2]}, opted_out=True, source="api", at=10)
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="csv", at=20)
+    store.set_state(SENDER, {"US": [US_2]}, opted_out=False, source="csv", at=30)
+    assert states(store) == {(SENDER, US_1): (1, "api", 10), (SENDER, US_2): (0, "csv", 30)}
+    assert history_count(backend) == 3
+    # creation time and country stay those of the first insert
+    (current,) = store.audit(US_2).current
+    assert current == (SENDER, False, "US", "csv", 10, 30)
+
+
+def test_pages_walk_every_pair_once_in_key_order(store: LedgerStore) -> None:
+    for offset, sender in enumerate([SENDER, OTHER, "*"]):
+        recipients = [US_1 + offset * 100 + i for i in range(7)]
+        store.set_state(sender, {"US": recipients}, opted_out=True, source="api", at=1)
+    store.set_state(OTHER, {"US": [US_1 + 100]}, opted_out=False, source="api", at=2)
+    everything = store.page(sender=None, opted_out=None, after=None, limit=1_000)
+    assert len(everything) == 21
+    keys = [(row[6], row[1]) for row in everything]
+    assert keys == sorted(keys)
+    walked: list[tuple[Any, ...]] = []
+    after: tuple[int, int] | None = None
+    while True:
+        rows = store.page(sender=None, opted_out=None, after=after, limit=4)
+        if not rows:
+            break
+        assert len(rows) <= 4
+        walked.extend(rows)
+        after = (rows[-1][6], rows[-1][1])
+    assert walked == everything
+
+
+def test_page_filters_by_sender_and_state(store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_1, US_2]}, opted_out=True, source="api", at=1)
+    store.set_state(SENDER, {"US": [US_3]}, opted_out=False, source="api", at=1)
+    store.set_state(OTHER, {"US": [US_4]}, opted_out=True, source="api", at=1)
+    by_sender = store.page(sender=SENDER, opted_out=None, after=None, limit=10)
+    assert [row[1] for row in by_sender] == [US_1, US_2, US_3]
+    outs = store.page(sender=SENDER, opted_out=True, after=None, limit=10)
+    assert [row[1] for row in outs] == [US_1, US_2]
+    ins = store.page(sender=None, opted_out=False, after=None, limit=10)
+    assert [row[1] for row in ins] == [US_3]
+    after_first = store.page(sender=SENDER, opted_out=True, after=(outs[0][6], US_1), limit=10)
+    assert [row[1] for row in after_first] == [US_2]
+    assert store.page(sender="+18005550199", opted_out=None, after=None, limit=10) == []
+
+
+def test_empty_ledger_pages_nothing(store: LedgerStore) -> None:
+    assert store.page(sender=None, opted_out=None, after=None, limit=10) == []
+    assert store.pending("azure", after=None, limit=10) == []
+
+
+# apply
+
+
+def out(recipient: int, at: int, source: str = "rc", *, dated: bool = True) -> Change:
+    return Change(SENDER, recipient, True, source, at, "US", dated)
+
+
+def in_(recipient: int, at: int, source: str = "rc", *, dated: bool = True) -> Change:
+    return Change(SENDER, recipient, False, source, at, "US", dated)
+
+
+def test_apply_inserts_new_pairs_and_counts_them(backend: Backend, store: LedgerStore) -> None:
+    applied = store.apply([out(US_1, 10), in_(US_2, 10, dated=False), out(GB_1, 5, "csv")])
+    assert applied == 3
+    assert states(store) == {
+        (SENDER, US_1): (1, "rc", 10),
+        (SENDER, US_2): (0, "rc", 10),
+        (SENDER, GB_1): (1, "csv", 5),
+    }
+    assert history_count(backend) == 3
+    assert store.apply([]) == 0
+
+
+def test_apply_newer_wins_in_both_directions(backend: Backend, store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="api", at=100)
+    store.set_state(SENDER, {"US": [US_2]}, opted_out=False, source="api", at=100)
+    assert store.apply([in_(US_1, 200), out(US_2, 200)]) == 2
+    assert states(store) == {(SENDER, US_1): (0, "rc", 200), (SENDER, US_2): (1, "rc", 200)}
+    # older changes lose, whichever way they point
+    assert store.apply([out(US_1, 150, "csv"), in_(US_2, 150, "csv")]) == 0
+    assert states(store) == {(SENDER, US_1): (0, "rc", 200), (SENDER, US_2): (1, "rc", 200)}
+    assert history_count(backend) == 4
+
+
+def test_apply_at_an_equal_time_takes_the_received_state(store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_1, US_2]}, opted_out=True, source="api", at=100)
+    assert store.apply([in_(US_1, 100), out(US_2, 100)]) == 1  # US_2 already opted out
+    assert states(store) == {(SENDER, US_1): (0, "rc", 100), (SENDER, US_2): (1, "api", 100)}
+
+
+def test_apply_of_the_state_already_held_changes_nothing(
+    backend: Backend, store: LedgerStore
+) -> None:
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="api", at=100)
+    assert store.apply([out(US_1, 500)]) == 0
+    assert states(store) == {(SENDER, US_1): (1, "api", 100)}
+    assert history_count(backend) == 1
+
+
+def test_undated_opt_in_does_not_override_another_sources_opt_out(store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="api", at=100)
+    assert store.apply([in_(US_1, 200, "csv", dated=False)]) == 0
+    assert states(store) == {(SENDER, US_1): (1, "api", 100)}
+    # a dated one from that source does
+    assert store.apply([in_(US_1, 200, "csv")]) == 1
+    assert states(store) == {(SENDER, US_1): (0, "csv", 200)}
+
+
+def test_undated_opt_in_overrides_the_same_sources_opt_out(store: LedgerStore) -> None:
+    store.apply([out(US_1, 100, "csv")])
+    assert store.apply([in_(US_1, 200, "csv", dated=False)]) == 1
+    assert states(store) == {(SENDER, US_1): (0, "csv", 200)}
+
+
+def test_undated_opt_out_overrides_an_older_opt_in(store: LedgerStore) -> None:
+    store.apply([in_(US_1, 100, "api")])
+    assert store.apply([out(US_1, 200, "csv", dated=False)]) == 1
+    assert states(store) == {(SENDER, US_1): (1, "csv", 200)}
+
+
+def test_apply_writes_one_history_row_per_applied_change(
+    backend: Backend, store: LedgerStore
+) -> None:
+    store.set_state(SENDER, {"US": [US_1, US_2, US_3]}, opted_out=True, source="api", at=100)
+    changes = [
+        in_(US_1, 200),  # applied
+        in_(US_2, 50),  # older: skipped
+        in_(US_3, 200, "csv", dated=False),  # undated opt-in over api's opt-out: skipped
+        out(US_4, 300),  # new: applied
+    ]
+    assert store.apply(changes) == 2
+    assert history_count(backend) == 3 + 2
+    assert [h[1:] for h in store.audit(US_1).history] == [(True, "api", 100), (False, "rc", 200)]
+    assert [h[1:] for h in store.audit(US_2).history] == [(True, "api", 100)]
+    assert [h[1:] for h in store.audit(US_4).history] == [(True, "rc", 300)]
+
+
+def test_several_changes_of_one_pair_apply_in_the_order_given(
+    backend: Backend, store: LedgerStore
+) -> None:
+    changes = [
+        out(US_1, 10),
+        in_(US_2, 30),
+        in_(US_1, 20),
+        out(US_2, 20),  # older than the opt-in just applied: skipped
+        out(US_1, 30),
+    ]
+    assert store.apply(changes) == 4
+    assert states(store) == {(SENDER, US_1): (1, "rc", 30), (SENDER, US_2): (0, "rc", 30)}
+    assert [(h[1], h[3]) for h in store.audit(US_1).history] == [
+        (True, 10),
+        (False, 20),
+        (True, 30),
+    ]
+    assert history_count(backend) == 4
+
+
+def test_dated_changes_of_a_batch_go_before_undated_ones(store: LedgerStore) -> None:
+    """An undated opt-in cannot slip in ahead of another source's dated opt-out."""
+    assert store.apply([in_(US_1, 20, "csv", dated=False), out(US_1, 10)]) == 1
+    assert states(store) == {(SENDER, US_1): (1, "rc", 10)}
+
+
+def test_apply_creates_senders_and_keeps_them_apart(store: LedgerStore) -> None:
+    changes = [Change(s, US_1, True, "rc", 10) for s in (SENDER, OTHER, "*")]
+    assert store.apply(changes) == 3
+    assert store.opted_out([OTHER], [US_1]) == {US_1}
+    assert {row[0] for row in store.page(sender=None, opted_out=True, after=None, limit=9)} == {
+        SENDER,
+        OTHER,
+        "*",
+    }
+
+
+# pending and confirm
+
+
+def test_never_confirmed_opt_outs_are_pending_and_opt_ins_are_not(store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_2, US_1]}, opted_out=True, source="api", at=1)
+    store.set_state(SENDER, {"US": [US_3]}, opted_out=False, source="api", at=1)
+    pending = store.pending("azure", after=None, limit=10)
+    sender_id = pending[0][0]
+    assert pending == [(sender_id, SENDER, US_1, 1), (sender_id, SENDER, US_2, 1)]
+
+
+def test_a_confirmed_state_is_not_pending_until_it_changes(store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_1, US_2]}, opted_out=True, source="api", at=1)
+    store.confirm("azure", SENDER, [US_1, US_2], opted_out=True, at=5)
+    assert store.pending("azure", after=None, limit=10) == []
+    # another target has confirmed nothing
+    assert [row[2] for row in store.pending("ringcentral", after=None, limit=10)] == [US_1, US_2]
+
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=False, source="api", at=10)
+    assert [row[2:] for row in store.pending("azure", after=None, limit=10)] == [(US_1, 0)]
+    store.confirm("azure", SENDER, [US_1], opted_out=False, at=11)
+    assert store.pending("azure", after=None, limit=10) == []
+
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="api", at=20)
+    assert [row[2:] for row in store.pending("azure", after=None, limit=10)] == [(US_1, 1)]
+
+
+def test_confirming_a_different_state_leaves_the_pair_pending(store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="api", at=1)
+    store.confirm("azure", SENDER, [US_1], opted_out=False, at=2)
+    assert [row[2:] for row in store.pending("azure", after=None, limit=10)] == [(US_1, 1)]
+
+
+def test_pending_pages_in_key_order_after_a_key(store: LedgerStore) -> None:
+    store.set_state(OTHER, {"US": [US_3, US_1]}, opted_out=True, source="api", at=1)
+    store.set_state(SENDER, {"US": [US_2, US_4]}, opted_out=True, source="api", at=1)
+    everything = store.pending("azure", after=None, limit=10)
+    keys = [(row[0], row[2]) for row in everything]
+    assert keys == sorted(keys)
+    assert len(keys) == 4
+    walked: list[tuple[int, str, int, int]] = []
+    after: tuple[int, int] | None = None
+    while page := store.pending("azure", after=after, limit=3):
+        walked.extend(page)
+        after = (page[-1][0], page[-1][2])
+    assert walked == everything
+    assert store.pending("azure", after=keys[1], limit=10) == everything[2:]
+
+
+def test_confirm_of_a_duplicate_or_unknown_pair_is_harmless(store: LedgerStore) -> None:
+    store.confirm("azure", SENDER, [US_1, US_1], opted_out=True, at=1)
+    store.confirm("azure", SENDER, [], opted_out=True, at=1)
+    assert store.pending("azure", after=None, limit=10) == []
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="api", at=2)
+    assert store.pending("azure", after=None, limit=10) == []
+
+
+# sync checkpoints
+
+
+def test_get_and_put_state(store: LedgerStore) -> None:
+    assert store.get_state("sync:rc->azure") is None
+    store.put_state("sync:rc->azure", "cursor-1")
+    store.put_state("other", "x")
+    assert store.get_state("sync:rc->azure") == "cursor-1"
+    store.put_state("sync:rc->azure", "cursor-2")
+    assert store.get_state("sync:rc->azure") == "cursor-2"
+    store.put_state("sync:rc->azure", None)
+    assert store.get_state("sync:rc->azure") is None
+    store.put_state("never-set", None)
+    assert store.get_state("other") == "x"
+
+
+# audit
+
+
+def test_audit_shows_current_state_history_and_confirmations(store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="api", at=10)
+    store.set_state("*", {"US": [US_1]}, opted_out=True, source="csv", at=15)
+    store.apply([in_(US_1, 20)])
+    store.apply([out(US_1, 30, "csv")])
+    store.set_state(SENDER, {"US": [US_2]}, opted_out=True, source="api", at=40)
+    store.confirm("ringcentral", SENDER, [US_1], opted_out=True, at=35)
+    store.confirm("azure", SENDER, [US_1], opted_out=True, at=36)
+    store.confirm("azure", "*", [US_1], opted_out=True, at=37)
+
+    trail = store.audit(US_1)
+    assert list(trail.current) == [
+        ("*", True, "US", "csv", 15, 15),
+        (SENDER, True, "US", "csv", 10, 30),
+    ]
+    assert list(trail.history) == [
+        (SENDER, True, "api", 10),
+        ("*", True, "csv", 15),
+        (SENDER, False, "rc", 20),
+        (SENDER, True, "csv", 30),
+    ]
+    assert list(trail.confirmations) == [
+        ("*", "azure", True, 37),
+        (SENDER, "azure", True, 36),
+        (SENDER, "ringcentral", True, 35),
+    ]
+
+
+def test_audit_of_an_unknown_recipient_is_empty(store: LedgerStore) -> None:
+    trail = store.audit(US_4)
+    assert (list(trail.current), list(trail.history), list(trail.confirmations)) == ([], [], [])
+
+
+def test_location_names_the_database(backend: Backend) -> None:
+    if backend.name == "sqlite":
+        assert backend.store.location.endswith("ledger.db")
+    else:
+        assert backend.store.location.startswith(("postgresql://", "postgres://"))
