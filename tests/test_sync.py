@@ -222,3 +222,24 @@ def test_the_ledger_remembers_when_each_vendor_confirmed(vendors: Vendors) -> No
         (S1, "ringcentral", True),
     ]
     assert [(s, out, src) for s, out, src, _ in trail.history] == [(S1, True, "ringcentral")]
+
+
+def test_the_command_line_prints_the_summary(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from optouts.cli import run
+
+    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", str(tmp_path) + "/cli.db")
+    assert run(["add", "--from", S1, "+12025550101"]) == 0
+    capsys.readouterr()
+    assert (
+        run(["--format", "json", "sync", "--source", "local", "--target", "local", "--dry-run"])
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dry_run"] is True
+    assert summary["source"] == "local"
+    assert run(["sync", "--source", "local", "--target", "nope"]) == 2
+    assert "unknown provider 'nope'" in capsys.readouterr().err

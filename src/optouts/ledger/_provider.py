@@ -43,7 +43,7 @@ def _now() -> int:
 
 
 class LocalProvider(Provider):
-    """The embedded ledger (SQLite)."""
+    """The ledger: SQLite by default, PostgreSQL for many hosts."""
 
     name: ClassVar[str] = "local"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
@@ -56,7 +56,8 @@ class LocalProvider(Provider):
     settings: ClassVar[tuple[Setting, ...]] = (
         Setting(
             "database",
-            "path of the SQLite ledger file (default: ledger.db in the user data folder)",
+            "path of the SQLite ledger file (default: ledger.db in the user data folder), "
+            "or a postgresql:// URL",
             parse=_database_path,
         ),
         Setting("source", "source recorded for changes made through this client", default="api"),
