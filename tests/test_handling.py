@@ -154,3 +154,14 @@ def test_handling_needs_the_ledger(setup: Setup) -> None:
     )
     with pytest.raises(optouts.ConfigurationError, match="local ledger"):
         optouts.handle_event(setup.azure, message)
+
+
+def test_custom_keywords_come_from_settings(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, database: str
+) -> None:
+    monkeypatch.setenv("OPTOUTS_KEYWORDS_OPT_OUT", "baja, alto")
+    monkeypatch.setenv("OPTOUTS_KEYWORDS_DROP", "YES")
+    with optouts.Client("local", database=database) as ledger:
+        assert ledger.handle_inbound(OURS, CONSUMER, "Baja").opted_out is True
+        assert ledger.handle_inbound(OURS, CONSUMER, "yes").opted_out is None
+        assert ledger.handle_inbound(OURS, CONSUMER, "START").opted_out is False

@@ -90,6 +90,7 @@ class _ClientCore:
             "default_region", default_region, config_file
         )
         self.retry = retry or _retry_policy(config_file)
+        self._config_file = config_file
         concurrency = core_setting("max_concurrency", max_concurrency, config_file)
         blocking = self.provider.blocking  # the ledger does one thing at a time
         self.max_concurrency: int = (
@@ -193,6 +194,19 @@ async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
         task.cancel()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _keywords(config: ConfigFile) -> Keywords:
+    """The default keywords with the keywords_* settings applied."""
+    from .keywords import Keywords
+
+    def words(kind: str) -> tuple[str, ...]:
+        return core_setting(f"keywords_{kind}", None, config) or ()
+
+    custom = Keywords.default().with_custom(
+        opt_out=words("opt_out"), opt_in=words("opt_in"), help=words("help")
+    )
+    return custom.without(*words("drop"))
 
 
 def _retry_policy(config: ConfigFile) -> RetryPolicy:
@@ -371,11 +385,13 @@ class Client(_ClientCore):
         A STOP (or START) is recorded in the local ledger with when it was received, then
         carried to each of ``targets``; anything else is only classified (see
         ``Handled.classification.likely_revocation`` for texts a person should review).
+        Keywords are the defaults plus the ``keywords_*`` settings unless given.
         """
         from ._handling import handle_event
         from .inbound import InboundMessage
         from .ledger import LocalProvider
 
+        keywords = keywords or _keywords(self._config_file)
         message = InboundMessage(
             sender=normalize_sender(sender, self.default_region),
             recipient=normalize(recipient, self.default_region),

@@ -99,6 +99,14 @@ def _seconds(value: Any) -> float:
     return number
 
 
+def _words(value: Any) -> tuple[str, ...]:
+    """A list in optouts.toml, or comma-separated text in the environment."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(w, str) for w in items):
+        raise ValueError("expected a list of words, or comma-separated words")
+    return tuple(word.strip() for word in items if word.strip())
+
+
 CORE_SETTINGS = (
     Setting("provider", "which provider to use", default="local", parse=_text),
     Setting(
@@ -119,6 +127,10 @@ CORE_SETTINGS = (
         "no retry starts later than this many seconds into a batch (300)",
         parse=_seconds,
     ),
+    Setting("keywords_opt_out", "extra opt-out keywords for inbound messages", parse=_words),
+    Setting("keywords_opt_in", "extra opt-in keywords for inbound messages", parse=_words),
+    Setting("keywords_help", "extra help keywords for inbound messages", parse=_words),
+    Setting("keywords_drop", "default keywords not to honour (e.g. YES)", parse=_words),
 )
 
 
