@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import NamedTuple, TextIO
 
@@ -38,7 +37,7 @@ _STATUSES = {
     "optin": False,
     "opt-in": False,
 }
-_WINDOW = 100_000
+_WINDOW = 50_000
 _KEPT_ERRORS = 1_000
 _DEFAULT_SOURCE = "import"
 
@@ -106,28 +105,19 @@ def import_csv(
     errors: list[tuple[int, str]] = []
     failed = applied = total = 0
     ledger = client.provider if isinstance(client.provider, LocalProvider) else None
-    # The ledger writes one window on a worker thread while the next is parsed: SQLite
-    # releases the GIL, so parsing and writing use both cores.
-    with ThreadPoolExecutor(1, thread_name_prefix="optouts-import") as writer:
-        writing: Future[int] | None = None
-        for window, bad in _windows(rows, columns, client.default_region):
-            total += len(window) + len(bad)
-            failed += len(bad)
-            errors.extend(bad[: max(0, _KEPT_ERRORS - len(errors))])
-            if ledger is not None:
-                changes = _changes(ledger, window)
-                if writing is not None:
-                    applied += writing.result()
-                writing = writer.submit(ledger.ledger.apply, changes)
-            else:
-                took, refused = _into_vendor(client, window)
-                applied += took
-                failed += len(refused)
-                errors.extend(refused[: max(0, _KEPT_ERRORS - len(errors))])
-            if progress:
-                progress(len(window) + len(bad))
-        if writing is not None:
-            applied += writing.result()
+    for window, bad in _windows(rows, columns, client.default_region):
+        total += len(window) + len(bad)
+        failed += len(bad)
+        errors.extend(bad[: max(0, _KEPT_ERRORS - len(errors))])
+        if ledger is not None:
+            applied += ledger.ledger.apply(_changes(ledger, window))
+        else:
+            took, refused = _into_vendor(client, window)
+            applied += took
+            failed += len(refused)
+            errors.extend(refused[: max(0, _KEPT_ERRORS - len(errors))])
+        if progress:
+            progress(len(window) + len(bad))
     errors.sort()
     return ImportReport(total, applied, failed, tuple(errors))
 
@@ -217,17 +207,21 @@ def _micros(text: str) -> int | None:
 
 def _changes(provider: LocalProvider, window: list[_Record]) -> list[Change]:
     now = provider.now()
+    make = tuple.__new__  # builds the named tuple without its Python-level __new__: 3x faster
     return [
-        Change(
-            r.sender,
-            int(r.recipient[1:]),
-            r.opted_out,
-            r.source,
-            now if r.at is None else r.at,
-            country_of(r.recipient),
-            r.at is not None,
+        make(
+            Change,
+            (
+                sender,
+                int(recipient[1:]),
+                opted_out,
+                source,
+                now if at is None else at,
+                country_of(recipient),
+                at is not None,
+            ),
         )
-        for r in window
+        for _, sender, recipient, opted_out, source, at in window
     ]
 
 
