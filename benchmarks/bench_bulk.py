@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -328,21 +328,31 @@ def passed(name: str, figures: dict[str, Any]) -> bool:
     return bool(figures["lost"] == 0 and figures["misreported"] == 0)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(BENCHMARKS))
+Benchmark = Callable[[float], dict[str, Any]]
+
+
+def run_benchmarks(
+    description: str,
+    benchmarks: Mapping[str, Benchmark],
+    report: Callable[[str, dict[str, Any]], list[str]],
+    passed: Callable[[str, dict[str, Any]], bool],
+    child: Callable[[list[str]], None],
+) -> int:
+    """The command line every benchmark script shares: --only, --scale, --json."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--only", default=",".join(benchmarks))
     parser.add_argument("--scale", type=float, default=1.0, help="shrink for a quick look")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child_memory(*args.child)
+        child(args.child)
         return 0
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {python}")
     ok = True
     for name in args.only.split(","):
-        figures = BENCHMARKS[name](args.scale)
+        figures = benchmarks[name](args.scale)
         ok &= passed(name, figures)
         print(json.dumps({name: figures}) if args.json else "\n".join(report(name, figures)))
         sys.stdout.flush()
@@ -350,6 +360,12 @@ def main() -> int:
         print("one or more targets missed", file=sys.stderr)
         return 1
     return 0
+
+
+def main() -> int:
+    return run_benchmarks(
+        __doc__.splitlines()[0], BENCHMARKS, report, passed, lambda a: child_memory(*a)
+    )
 
 
 if __name__ == "__main__":

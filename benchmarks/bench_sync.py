@@ -12,11 +12,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -25,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import optouts
-from bench_bulk import emulator_process, number, peak_rss_mb
+from bench_bulk import emulator_process, number, peak_rss_mb, run_benchmarks
 from optouts._csvio import export_csv, import_csv
 from optouts.emulators import serve_in_thread
 from optouts_ringcentral import Emulator, RateLimit
@@ -159,27 +156,9 @@ BENCHMARKS = {"sync": bench_sync, "csv": bench_csv}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(BENCHMARKS))
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child_csv(args.child[0], int(args.child[1]))
-        return 0
-    python = f"{platform.python_implementation()} {platform.python_version()}"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {python}")
-    ok = True
-    for name in args.only.split(","):
-        figures = BENCHMARKS[name](args.scale)
-        ok &= passed(name, figures)
-        print(json.dumps({name: figures}) if args.json else "\n".join(report(name, figures)))
-        sys.stdout.flush()
-    if args.scale == 1.0 and not ok:
-        print("one or more targets missed", file=sys.stderr)
-        return 1
-    return 0
+    return run_benchmarks(
+        __doc__.splitlines()[0], BENCHMARKS, report, passed, lambda a: child_csv(a[0], int(a[1]))
+    )
 
 
 if __name__ == "__main__":
