@@ -87,11 +87,29 @@ def test_help_records_nothing(setup: Setup) -> None:
     assert setup.history() == []
 
 
-def test_a_repeated_stop_is_not_recorded_twice(setup: Setup) -> None:
-    setup.ledger.handle_inbound(OURS, CONSUMER, "STOP")
-    again = setup.ledger.handle_inbound(OURS, CONSUMER, "STOP")
-    assert not again.recorded
-    assert setup.history() == [(True, "inbound:local")]
+def test_every_stop_is_a_receipt_but_a_redelivery_is_not(setup: Setup) -> None:
+    first = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+    later = datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc)
+    setup.ledger.handle_inbound(OURS, CONSUMER, "STOP", received_at=first)
+    again = setup.ledger.handle_inbound(OURS, CONSUMER, "STOP", received_at=first)
+    assert not again.recorded  # the same message delivered twice
+    newer = setup.ledger.handle_inbound(OURS, CONSUMER, "STOP", received_at=later)
+    assert newer.recorded  # a second STOP is evidence too
+    assert setup.history() == [(True, "inbound:local"), (True, "inbound:local")]
+
+
+def test_an_older_start_never_undoes_a_newer_stop(setup: Setup) -> None:
+    stop = datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 25, 10, 55, tzinfo=timezone.utc)
+    setup.ledger.handle_inbound(OURS, CONSUMER, "STOP", received_at=stop, targets=[setup.azure])
+    late = setup.ledger.handle_inbound(
+        OURS, CONSUMER, "START", received_at=start, targets=[setup.azure]
+    )
+    assert not late.recorded
+    assert late.opted_out is True  # what the ledger holds, not what was asked
+    assert setup.state() is True
+    assert setup.azure_emulator.opted_out(OURS) == {CONSUMER}
+    assert late.targets == ()  # nothing was recorded, so nothing is carried
 
 
 def test_an_azure_webhook_becomes_a_ledger_record(setup: Setup) -> None:

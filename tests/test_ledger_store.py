@@ -267,12 +267,31 @@ def test_apply_at_an_equal_time_takes_the_received_state(store: LedgerStore) -> 
     assert states(store) == {(SENDER, US_1): (0, "rc", 100), (SENDER, US_2): (1, "api", 100)}
 
 
-def test_apply_of_the_state_already_held_changes_nothing(
+def test_a_newer_dated_opt_out_of_a_held_opt_out_is_a_new_receipt(
     backend: Backend, store: LedgerStore
 ) -> None:
     store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="api", at=100)
-    assert store.apply([out(US_1, 500)]) == 0
-    assert states(store) == {(SENDER, US_1): (1, "api", 100)}
+    assert store.apply([out(US_1, 500)]) == 1
+    assert states(store) == {(SENDER, US_1): (1, "rc", 500)}
+    assert history_count(backend) == 2
+    # the same report again, an older one, or an undated one change nothing
+    assert store.apply([out(US_1, 500), out(US_1, 300), out(US_1, 900, dated=False)]) == 0
+    assert history_count(backend) == 2
+
+
+def test_an_opt_in_older_than_the_latest_stop_loses(store: LedgerStore) -> None:
+    store.apply([out(US_1, 100, "ringcentral")])
+    store.apply([out(US_1, 300, "inbound:azure")])
+    assert store.apply([in_(US_1, 200, "ringcentral")]) == 0
+    assert states(store) == {(SENDER, US_1): (1, "inbound:azure", 300)}
+
+
+def test_the_state_already_held_changes_nothing_when_not_newer(
+    backend: Backend, store: LedgerStore
+) -> None:
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=False, source="api", at=100)
+    assert store.apply([in_(US_1, 500)]) == 0
+    assert states(store) == {(SENDER, US_1): (0, "api", 100)}
     assert history_count(backend) == 1
 
 

@@ -31,9 +31,9 @@ class Handled:
     """What became of one inbound message or consent event."""
 
     opted_out: bool | None
-    """The state recorded: True (opted out), False (opted back in), None (nothing to record)."""
+    """The ledger's state for the pair afterwards; None when the text asked for nothing."""
     recorded: bool
-    """False when the ledger already knew, or knew of something newer."""
+    """False when the ledger already knew, or knew of something newer (then nothing is sent)."""
     classification: Classification | None = None
     """For a text: what it asked for; ``likely_revocation`` asks a person to review it."""
     targets: tuple[TargetSummary, ...] = ()
@@ -75,12 +75,17 @@ def handle_event(
     )
     store = ledger.provider.ledger
     recorded = store.apply([change]) > 0
+    held = bool(store.opted_out([event.sender], [change.recipient]))
+    if not recorded:
+        # The ledger knew it already, or knew of something newer: vendors hear nothing from
+        # this event (a sync carries whatever they have not confirmed).
+        return Handled(held, False, classification)
     with ExitStack() as opened:
         summaries = [
-            _carry(store, _client(target, ledger, opened), event.sender, event.recipient, wanted)
+            _carry(store, _client(target, ledger, opened), event.sender, event.recipient, held)
             for target in targets
         ]
-    return Handled(wanted, recorded, classification, tuple(summaries))
+    return Handled(held, True, classification, tuple(summaries))
 
 
 def _client(target: Client | str, ledger: Client, opened: ExitStack) -> Client:

@@ -18,20 +18,23 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
+from datetime import timezone
 from typing import Any
 
 import attrs
 
 from ._client import Client
 from ._errors import (
+    AuthenticationError,
     ConfigurationError,
     InvalidCursor,
     InvalidNumber,
     OptOutError,
+    ProviderError,
     UnsupportedOperation,
 )
 from ._models import Capability, OptOut
-from ._numbers import country_of
+from ._numbers import country_of, normalize, normalize_sender
 from .ledger import Change, LedgerStore, LocalProvider
 
 __all__ = ["SyncSummary", "TargetSummary", "sync"]
@@ -80,20 +83,25 @@ class SyncSummary:
 
 
 def _micros(record: OptOut) -> int | None:
-    if record.updated_at is None:
+    when = record.updated_at
+    if when is None:
         return None
-    return int(record.updated_at.timestamp() * 1_000_000)
+    if when.tzinfo is None:  # a vendor time without an offset is UTC, never local time
+        when = when.replace(tzinfo=timezone.utc)
+    return int(when.timestamp() * 1_000_000)
 
 
 def _change(record: OptOut, source: str, now: int) -> Change:
+    """The ledger's form of a listed record; vendors' numbers are checked like anyone's."""
     at = _micros(record)
+    recipient = normalize(record.recipient)
     return Change(
-        sender=record.sender,
-        recipient=int(record.recipient[1:]),
+        sender=normalize_sender(record.sender),
+        recipient=int(recipient[1:]),
         opted_out=record.opted_out,
         source=source,
         at=now if at is None else at,
-        country=record.country or country_of(record.recipient),
+        country=record.country or country_of(recipient),
         dated=at is not None,
     )
 
@@ -126,9 +134,12 @@ def sync(
     anywhere: the summary says what would be sent.
     """
     with ExitStack() as opened:
+        config = ledger.config_path if ledger is not None else None
 
         def client(value: Client | str) -> Client:
-            return value if isinstance(value, Client) else opened.enter_context(Client(value))
+            if isinstance(value, Client):
+                return value
+            return opened.enter_context(Client(value, config=config))
 
         hub = ledger or client("local")
         if isinstance(source, str) and source == hub.provider.name:
@@ -193,13 +204,14 @@ class _Pull:
         self.progress = progress
         self.name = client.provider.name
         self.key = f"pull:{self.name}:cursor"
-        self.listed = self.requests = 0
+        self.listed = self.requests = self.unusable = 0
         self.recorded_out = self.recorded_in = 0
         self.would_change: list[tuple[str, int, bool]] = []
         """In a dry run, the source states the ledger does not hold yet."""
 
     def run(self) -> None:
         cursor = None if self.dry_run else self.store.get_state(self.key)
+        seen: set[str] = set()
         if cursor:
             logger.info("resuming the listing of %s from its checkpoint", self.name)
         while True:
@@ -215,6 +227,12 @@ class _Pull:
                 continue
             self.requests += 1
             self._take(page.items)
+            if page.next_cursor is not None and page.next_cursor in seen:
+                raise ProviderError(
+                    f"{self.name} returned a page cursor it had already returned",
+                    provider=self.name,
+                )
+            seen.add(page.next_cursor or "")
             cursor = page.next_cursor
             if not self.dry_run:
                 self.store.put_state(self.key, cursor)
@@ -226,7 +244,13 @@ class _Pull:
     def _take(self, records: Sequence[OptOut]) -> None:
         self.listed += len(records)
         now = _now()
-        changes = [_change(record, self.name, now) for record in records]
+        changes = []
+        for record in records:
+            try:
+                changes.append(_change(record, self.name, now))
+            except InvalidNumber as error:
+                self.unusable += 1
+                logger.warning("skipping a record %s listed: %s", self.name, error)
         if self.dry_run:
             self._plan(changes)
             return
@@ -285,6 +309,7 @@ class _Push:
         self.name = client.provider.name
         self.counts: dict[str, int] = {"added": 0, "removed": 0, "skipped": 0, "failed": 0}
         self.requests = 0
+        self.stopped = False
         self.first: list[tuple[str, str, str]] = []
         self.notes: list[str] = []
 
@@ -328,10 +353,24 @@ class _Push:
             room = _SHOWN - len(self.first)
             self.first.extend((action, sender, n) for n in numbers[: max(room, 0)])
             return
+        if self.stopped:
+            self.counts["failed"] += len(recipients)
+            return
         try:
             result = self._call(action, sender, numbers)
         except (InvalidNumber, UnsupportedOperation) as error:
             self._skip(recipients, str(error))
+            return
+        except AuthenticationError as error:
+            # Nothing else will get through to this target: stop it, keep the others going.
+            self.stopped = True
+            self.counts["failed"] += len(recipients)
+            self.notes.append(f"stopped: {error}")
+            return
+        except OptOutError as error:
+            # One sender the target refuses must not hold up every other sender and target.
+            self.counts["failed"] += len(recipients)
+            self.notes.append(f"{sender}: {error}")
             return
         self.requests += result.requests
         accepted = [r for r, item in zip(recipients, result, strict=True) if item.ok]

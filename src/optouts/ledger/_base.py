@@ -26,6 +26,8 @@ class Change(NamedTuple):
     ``dated`` says whether ``at`` is when the recipient acted (the vendor said so) or only
     when we heard of it. The newer state wins; an undated opt-in never overrides an opt-out
     that another source reported, because a wrong opt-in can get someone texted who said STOP.
+    A newer dated opt-out of a pair already opted out is recorded too (a second STOP is
+    evidence, and it is what a later-listed older opt-in must lose to).
     (A named tuple, not an attrs class: imports build one per CSV row, a million at a time.)
     """
 

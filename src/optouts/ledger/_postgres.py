@@ -57,8 +57,9 @@ FROM unnest(%b::bigint[], %b::bigint[], %b::smallint[], %b::text[], %b::text[], 
     AS u (s, r, st, c, src, at)
 ON CONFLICT (sender_id, recipient) DO UPDATE
 SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
-WHERE o.opted_out IS DISTINCT FROM excluded.opted_out
-  AND excluded.updated_at >= o.updated_at
+WHERE excluded.updated_at >= o.updated_at
+  AND (o.opted_out IS DISTINCT FROM excluded.opted_out
+       OR ({dated} AND excluded.opted_out = 1 AND excluded.updated_at > o.updated_at))
   AND ({dated} OR excluded.opted_out = 1 OR o.source = excluded.source)
 """
 _APPLY_DATED = _APPLY.format(dated="true")

@@ -83,7 +83,8 @@ STATEMENTS = (
             'SELECT n.sender_id, n.recipient, n.opted_out, n.source, n.updated_at '
             'FROM changed_new AS n JOIN changed_old AS o '
             'ON o.sender_id = n.sender_id AND o.recipient = n.recipient '
-            'WHERE o.opted_out IS DISTINCT FROM n.opted_out',
+            'WHERE o.opted_out IS DISTINCT FROM n.opted_out '
+            'OR o.updated_at IS DISTINCT FROM n.updated_at',
             TG_TABLE_SCHEMA);
         RETURN NULL;
     END

@@ -1,10 +1,12 @@
 """The ledger's tables.
 
 Current state lives in ``optouts``, one row per sender–recipient pair. ``history`` is
-append-only: triggers add a row for every insert and every change of state, whatever
-writes to the table, because compliance asks when an opt-out was received, not only
-whether it exists. ``confirmations`` records, per vendor (a sync target), the state it
-was last told and when it accepted it; ``sync_state`` holds sync checkpoints.
+append-only: triggers add a row for every insert, every change of state and every newer
+report of an opt-out already held (a second STOP, through another vendor), whatever writes
+to the table, because compliance asks when an opt-out was received, not only whether it
+exists; and the latest report is what an older opt-in must not override.
+``confirmations`` records, per vendor (a sync target), the state it was last told and when
+it accepted it; ``sync_state`` holds sync checkpoints.
 
 Storage is compact because bulk speed depends on row size: numbers are integers (the
 E.164 digits), times are integers (microseconds since the Unix epoch, UTC), states are
@@ -58,9 +60,10 @@ STATEMENTS = (
         VALUES (NEW.sender_id, NEW.recipient, NEW.opted_out, NEW.source, NEW.updated_at);
     END
     """,
+    "DROP TRIGGER IF EXISTS history_on_change",
     """
-    CREATE TRIGGER IF NOT EXISTS history_on_change AFTER UPDATE OF opted_out ON optouts
-    WHEN OLD.opted_out IS NOT NEW.opted_out
+    CREATE TRIGGER history_on_change AFTER UPDATE ON optouts
+    WHEN OLD.opted_out IS NOT NEW.opted_out OR OLD.updated_at IS NOT NEW.updated_at
     BEGIN
         INSERT INTO history (sender_id, recipient, opted_out, source, at)
         VALUES (NEW.sender_id, NEW.recipient, NEW.opted_out, NEW.source, NEW.updated_at);
