@@ -138,3 +138,16 @@ def test_concurrency_from_the_environment(monkeypatch: pytest.MonkeyPatch, datab
     provider = FakeVendor(KEY, "https://vendor.test")
     with optouts.Client(provider, retry=RetryPolicy(attempts=1)) as client:
         assert client.max_concurrency == 3
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_refusal_is_not_repeated_for_every_batch(concurrency: int) -> None:
+    backend = Backend()
+    backend.faults = [status(401)] * 1000
+    numbers = [f"+1202{2000000 + i}" for i in range(3000)]  # 1000 batches of 3
+    http = httpx.Client(transport=httpx.MockTransport(backend))
+    provider = FakeVendor(KEY, "https://vendor.test")
+    client = optouts.Client(provider, max_concurrency=concurrency, http_client=http)
+    with client, pytest.raises(AuthenticationError, match="key refused"):
+        client.add(SENDER, numbers)
+    assert len(backend.received) <= 2 * concurrency + 1

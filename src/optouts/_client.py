@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -184,6 +185,21 @@ class _ClientCore:
         return batch.assemble(answers)
 
 
+class _Halted(Exception):
+    """A batch not sent because an earlier one failed the whole call."""
+
+
+def _cause(*groups: Iterable[Future[Any]]) -> BaseException:
+    """The error that halted a call, found among its batches."""
+    for group in groups:
+        for future in group:
+            if future.done() and not future.cancelled():
+                error = future.exception()
+                if error is not None and not isinstance(error, _Halted):
+                    return error
+    return ProviderError("the call stopped after an earlier batch failed")
+
+
 def _done(work: Sequence[Future[Any] | asyncio.Task[Any]]) -> bool:
     return all(item.done() for item in work)
 
@@ -326,46 +342,69 @@ class Client(_ClientCore):
     def _stream_windows(
         self, operation: str, sender: str, recipients: Iterable[str], stats: Stats
     ) -> Iterator[list[Row]]:
-        """Windows of rows in input order, while later windows' batches are in flight."""
+        """Windows of rows in input order, while later windows' batches are in flight.
+
+        A fatal error (refused credentials, say) stops the call: batches not yet sent are
+        never sent, so one 401 is not repeated a thousand times.
+        """
+        halt = threading.Event()
         pending: deque[tuple[Batch, list[Future[tuple[Results, Stats]]]]] = deque()
         ahead = self._windows_ahead()
+
+        def finish(batch: Batch, futures: list[Future[tuple[Results, Stats]]]) -> list[Row]:
+            try:
+                return self._assemble(batch, (f.result() for f in futures), stats)
+            except _Halted:
+                # A later window failed first: raise what stopped the call, not the stop.
+                raise _cause(futures, [f for _, later in pending for f in later]) from None
+            except BaseException:
+                halt.set()
+                for future in futures:
+                    future.cancel()
+                raise
+
         try:
             for batch in self._windows(recipients):
                 chunks = batch.chunks()
-                pending.append((batch, [self._submit(operation, sender, c) for c in chunks]))
+                pending.append((batch, [self._submit(operation, sender, c, halt) for c in chunks]))
                 while pending and (len(pending) > ahead or _done(pending[0][1])):
-                    batch, futures = pending.popleft()
-                    yield self._assemble(batch, (f.result() for f in futures), stats)
+                    yield finish(*pending.popleft())
             while pending:
-                batch, futures = pending.popleft()
-                yield self._assemble(batch, (f.result() for f in futures), stats)
+                yield finish(*pending.popleft())
         finally:
+            halt.set()
             for _, futures in pending:
                 for future in futures:
                     future.cancel()
 
     def _submit(
-        self, operation: str, sender: str, chunk: Sequence[str]
+        self, operation: str, sender: str, chunk: Sequence[str], halt: threading.Event
     ) -> Future[tuple[Results, Stats]]:
         if self.max_concurrency > 1:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="optouts")
-            return self._pool.submit(self._run_chunk, operation, sender, chunk)
+            return self._pool.submit(self._run_chunk, operation, sender, chunk, halt)
         future: Future[tuple[Results, Stats]] = Future()
         try:
-            future.set_result(self._run_chunk(operation, sender, chunk))
+            future.set_result(self._run_chunk(operation, sender, chunk, halt))
         except Exception as error:
             future.set_exception(error)
         return future
 
     def _run_chunk(
-        self, operation: str, sender: str, chunk: Sequence[str]
+        self, operation: str, sender: str, chunk: Sequence[str], halt: threading.Event
     ) -> tuple[Results, Stats]:
+        if halt.is_set():
+            raise _Halted
         spent = Stats()
         try:
             return self._run(self._job(operation, sender, chunk), spent), spent
         except Exception as error:
-            return self._chunk_failed(chunk, error), spent
+            try:
+                return self._chunk_failed(chunk, error), spent
+            except BaseException:
+                halt.set()
+                raise
 
     def _run(self, job: Exchange[Any], stats: Stats) -> Any:
         return run_sync(job, self._http, self.provider.auth, stats)

@@ -109,7 +109,13 @@ def retry_items(
             break
         logger.debug("retrying %d recipient(s) the vendor failed (attempt %d)", len(again), attempt)
         yield Sleep(pause, "retry")
-        answers.update((yield from with_retry(functools.partial(send, again), policy, clock)))
+        try:
+            answers.update((yield from with_retry(functools.partial(send, again), policy, clock)))
+        except Exception as error:
+            # The rest of the batch was answered (and applied): only these recipients fail.
+            outcome = Outcome.failure(str(error), getattr(error, "status_code", None))
+            answers.update(dict.fromkeys(again, outcome))
+            break
     return answers
 
 
