@@ -254,3 +254,17 @@ def test_settings_cannot_be_combined_with_a_provider_instance() -> None:
     provider: Any = FakeVendor(KEY, "https://vendor.test")
     with pytest.raises(optouts.ConfigurationError):
         optouts.Client(provider, key="x")
+
+
+def test_a_failed_retry_of_some_recipients_keeps_the_others_answers(
+    client: AnyClient, backend: Backend, slept: list[float]
+) -> None:
+    backend.item_errors[B] = [500]
+    backend.faults = [lambda body: None, status(400)]
+    result = client.add(SENDER, [A, B, C])
+    assert [(item.ok, item.opted_out) for item in result] == [
+        (True, True),
+        (False, None),
+        (True, True),
+    ]
+    assert result[1].status_code == 400

@@ -176,3 +176,23 @@ def test_command_line_audit_shows_history(
     assert trail["current"][0]["status"] == "opted-in"
     assert run(["audit", "+12025550199"]) == 0
     assert "no record" in capsys.readouterr().out
+
+
+def test_into_a_vendor_the_newest_row_of_a_pair_wins() -> None:
+    emulator = AzureEmulator()
+    http = httpx.Client(transport=BlockingASGITransport(emulator))
+    with optouts.Client(
+        "azure", connection_string=emulator.connection_string("http://azure.test"), http_client=http
+    ) as azure:
+        report = import_csv(
+            azure,
+            csv_lines(
+                "+18005550100,+12025550109,opted-out,,",
+                "+18005550100,+12025550101,opted-in,,2026-01-02T00:00:00Z",
+                "+18005550100,+12025550101,opted-out,,2026-01-03T00:00:00Z",
+                "+18005550100,+12025550102,opted-out,,2026-01-05T00:00:00Z",
+                "+18005550100,+12025550102,opted-in,,2026-01-04T00:00:00Z",
+            ),
+        )
+    assert emulator.opted_out(S) == {"+12025550109", "+12025550101", "+12025550102"}
+    assert report.failed == 0

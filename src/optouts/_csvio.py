@@ -20,7 +20,7 @@ from typing import NamedTuple, TextIO
 import attrs
 
 from ._client import Client
-from ._errors import InvalidNumber, UnsupportedOperation
+from ._errors import InvalidNumber, OptOutError
 from ._models import Capability
 from ._numbers import country_of, is_e164, normalize, normalize_sender
 from .ledger import Change, LocalProvider
@@ -225,9 +225,28 @@ def _changes(provider: LocalProvider, window: list[_Record]) -> list[Change]:
     ]
 
 
+def _latest(window: list[_Record]) -> list[_Record]:
+    """One record per pair: the newest (by updated_at, else by line), an opt-out on a tie.
+
+    Vendors keep no times, and adds and removes go out in groups, so without this a file's
+    older opt-in could land after its newer opt-out.
+    """
+    best: dict[tuple[str, str], _Record] = {}
+    for record in window:
+        key = (record.sender, record.recipient)
+        held = best.get(key)
+        if held is None or _rank(record) >= _rank(held):
+            best[key] = record
+    return list(best.values())
+
+
+def _rank(record: _Record) -> tuple[int, bool]:
+    return (record.at if record.at is not None else -1, record.opted_out)
+
+
 def _into_vendor(client: Client, window: list[_Record]) -> tuple[int, list[tuple[int, str]]]:
     groups: dict[tuple[str, bool], list[_Record]] = {}
-    for record in window:
+    for record in _latest(window):
         groups.setdefault((record.sender, record.opted_out), []).append(record)
     took = 0
     refused: list[tuple[int, str]] = []
@@ -240,7 +259,9 @@ def _into_vendor(client: Client, window: list[_Record]) -> tuple[int, list[tuple
         call = client.add if opted_out else client.remove
         try:
             result = call(sender, [r.recipient for r in records])
-        except (InvalidNumber, UnsupportedOperation) as exc:
+        except OptOutError as exc:
+            # This group is refused as a whole (a sender the vendor does not know, say);
+            # its lines are reported and the other groups still go in.
             refused.extend((r.line, str(exc)) for r in records)
             continue
         for record, item in zip(records, result, strict=True):

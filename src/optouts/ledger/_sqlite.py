@@ -81,6 +81,7 @@ class SQLiteLedger:
         self.location = self.path
         self._lock = threading.Lock()
         self._sender_ids: dict[str, int] = {}
+        self._uncommitted: dict[str, int] = {}
         try:
             if self.path != ":memory:":
                 Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -132,13 +133,19 @@ class SQLiteLedger:
 
     @contextmanager
     def _write(self) -> Iterator[None]:
+        """One write transaction; sender ids it created are remembered only once committed."""
         self._db.execute("BEGIN IMMEDIATE")
+        self._uncommitted = {}
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        finally:
+            created, self._uncommitted = self._uncommitted, {}
+        self._sender_ids.update(created)
 
     def _sender_id(self, sender: str, create: bool) -> int | None:
         known = self._sender_ids.get(sender)
@@ -149,7 +156,10 @@ class SQLiteLedger:
         row = self._db.execute("SELECT id FROM senders WHERE sender = ?", (sender,)).fetchone()
         if row is None:
             return None
-        self._sender_ids[sender] = row[0]
+        if self._db.in_transaction:
+            self._uncommitted[sender] = int(row[0])  # a rollback must not leave it cached
+        else:
+            self._sender_ids[sender] = int(row[0])
         return int(row[0])
 
     def set_state(
