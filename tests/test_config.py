@@ -170,3 +170,16 @@ def test_retry_policy_comes_from_settings(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("OPTOUTS_CONFIG", str(write_config(tmp_path, "retry_cap = 2.5\n")))
     with optouts.Client("local", database=str(tmp_path / "l.db")) as client:
         assert client.retry == optouts.RetryPolicy(attempts=7, cap=2.5)
+
+
+def test_a_database_url_password_never_shows() -> None:
+    from optouts.ledger import LocalProvider
+
+    settings = resolve_settings(
+        "local",
+        LocalProvider.settings,
+        {"database": "postgresql://u:hunter2@h/db"},
+        load_config_file(),
+        {},
+    )
+    assert "hunter2" not in repr(settings)

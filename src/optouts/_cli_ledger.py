@@ -34,13 +34,9 @@ def _when(micros: int) -> str:
 
 
 def _ledger(options: _Options) -> Client:
-    """The configured local ledger, whatever provider the other commands use."""
-    if options.provider in (None, "local"):
-        client = options.client()
-        if isinstance(client.provider, LocalProvider):
-            return client
-        client.close()
-    return Client("local", config=options.config)
+    """The local ledger, whichever provider the other commands are configured for."""
+    settings = options.settings if options.provider in (None, "local") else {}
+    return Client("local", config=options.config, default_region=options.default_region, **settings)
 
 
 @click.command(name="sync")

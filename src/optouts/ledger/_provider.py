@@ -59,6 +59,7 @@ class LocalProvider(Provider):
             "path of the SQLite ledger file (default: ledger.db in the user data folder), "
             "or a postgresql:// URL",
             parse=_database_path,
+            secret=True,  # a database URL may carry a password
         ),
         Setting("source", "source recorded for changes made through this client", default="api"),
     )
@@ -69,7 +70,8 @@ class LocalProvider(Provider):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalProvider:
-        database = settings["database"] or str(user_data_dir() / "ledger.db")
+        given = settings["database"]
+        database = given.reveal() if given else str(user_data_dir() / "ledger.db")
         return cls(open_store(database), source=settings["source"])
 
     def __repr__(self) -> str:
