@@ -159,7 +159,7 @@ def test_command_line_import_and_export(
     assert run(["export"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == ",".join(HEADER)
-    assert out[1].startswith("+18005550100,+12025550101,opted-out,import,")
+    assert out[1].startswith("+18005550100,+12025550101,opted-out,import:in.csv,")
 
 
 def test_command_line_audit_shows_history(
@@ -196,3 +196,10 @@ def test_into_a_vendor_the_newest_row_of_a_pair_wins() -> None:
         )
     assert emulator.opted_out(S) == {"+12025550109", "+12025550101", "+12025550102"}
     assert report.failed == 0
+
+
+def test_a_time_in_the_future_is_a_bad_line(ledger: optouts.Client) -> None:
+    report = import_csv(
+        ledger, csv_lines("+18005550100,+12025550101,opted-in,,2999-01-01T00:00:00Z")
+    )
+    assert report.errors == ((2, "updated_at '2999-01-01T00:00:00Z' is in the future"),)

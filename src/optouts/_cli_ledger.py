@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -103,7 +104,8 @@ def import_command(options: _Options, path: str) -> int:
         raise click.UsageError(f"cannot read {path}: {exc.strerror}") from None
     try:
         with options.client() as client:
-            report = import_csv(client, handle)
+            name = "stdin" if path == "-" else Path(path).name
+            report = import_csv(client, handle, source=f"import:{name}")
     except ValueError as exc:
         raise ConfigurationError(f"{path}: {exc}") from None
     finally:

@@ -13,6 +13,7 @@ remove calls (the vendor keeps its own times).
 from __future__ import annotations
 
 import csv
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import NamedTuple, TextIO
@@ -40,6 +41,8 @@ _STATUSES = {
 _WINDOW = 50_000
 _KEPT_ERRORS = 1_000
 _DEFAULT_SOURCE = "import"
+_FUTURE_ALLOWANCE = 24 * 3600 * 1_000_000
+"""Clock skew tolerated in updated_at, in microseconds."""
 
 
 @attrs.frozen
@@ -93,9 +96,14 @@ def import_csv(
     client: Client,
     lines: Iterable[str],
     *,
+    source: str = _DEFAULT_SOURCE,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Read CSV ``lines`` and record every good row through ``client``; bad lines are reported."""
+    """Read CSV ``lines`` and record every good row through ``client``; bad lines are reported.
+
+    ``source`` is recorded for rows whose source column is empty; name the file, so that an
+    undated opt-in of one file cannot undo an opt-out that another file reported.
+    """
     rows = csv.reader(lines)
     try:
         header = next(rows)
@@ -105,7 +113,7 @@ def import_csv(
     errors: list[tuple[int, str]] = []
     failed = applied = total = 0
     ledger = client.provider if isinstance(client.provider, LocalProvider) else None
-    for window, bad in _windows(rows, columns, client.default_region):
+    for window, bad in _windows(rows, columns, client.default_region, source):
         total += len(window) + len(bad)
         failed += len(bad)
         errors.extend(bad[: max(0, _KEPT_ERRORS - len(errors))])
@@ -133,7 +141,7 @@ def _columns(header: list[str]) -> dict[str, int]:
 
 
 def _windows(
-    rows: Iterator[list[str]], columns: dict[str, int], region: str | None
+    rows: Iterator[list[str]], columns: dict[str, int], region: str | None, default_source: str
 ) -> Iterator[tuple[list[_Record], list[tuple[int, str]]]]:
     window: list[_Record] = []
     bad: list[tuple[int, str]] = []
@@ -163,7 +171,7 @@ def _windows(
                 recipient = normalize(recipient.strip(), region)
             source = row[get_source].strip() if get_source is not None else ""
             at = times.micros(row[get_time]) if get_time is not None else None
-            window.append(_Record(number, sender, recipient, state, source or _DEFAULT_SOURCE, at))
+            window.append(_Record(number, sender, recipient, state, source or default_source, at))
         except InvalidNumber as exc:
             bad.append((number, f"{exc.value!r}: {exc.reason}"))
         except ValueError as exc:
@@ -202,7 +210,11 @@ def _micros(text: str) -> int | None:
         raise ValueError(f"updated_at {text!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1_000_000)
+    micros = int(moment.timestamp() * 1_000_000)
+    if micros > time.time_ns() // 1000 + _FUTURE_ALLOWANCE:
+        # A future time would beat every real report after it: refuse the row instead.
+        raise ValueError(f"updated_at {text!r} is in the future")
+    return micros
 
 
 def _changes(provider: LocalProvider, window: list[_Record]) -> list[Change]:

@@ -94,6 +94,8 @@ def _micros(record: OptOut) -> int | None:
 def _change(record: OptOut, source: str, now: int) -> Change:
     """The ledger's form of a listed record; vendors' numbers are checked like anyone's."""
     at = _micros(record)
+    if at is not None and at > now:
+        at = now  # a vendor clock ahead of ours must not outrank every later report
     recipient = normalize(record.recipient)
     return Change(
         sender=normalize_sender(record.sender),
