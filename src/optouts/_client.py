@@ -76,13 +76,12 @@ class _ClientCore:
     ) -> None:
         self.config_path = config
         """The optouts.toml this client was configured from, for clients it opens itself."""
+        config_file = load_config_file(config)
         if isinstance(provider, Provider):
             if settings:
                 raise ConfigurationError("settings cannot be passed with a Provider instance")
             self.provider = provider
-            config_file = load_config_file(config)
         else:
-            config_file = load_config_file(config)
             name = core_setting("provider", provider, config_file)
             provider_class = get_provider_class(name)
             resolved = resolve_settings(name, provider_class.settings, settings, config_file)
