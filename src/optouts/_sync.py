@@ -177,7 +177,9 @@ def _sync(
         if target.provider is ledger.provider or target.provider.name == hub:
             summaries.append(pulled.ledger_summary(hub))
             continue
-        push = _Push(target, store, dry_run, progress, pulled.would_change)
+        # What the source listed, it holds: a real run confirms it there, so never plans it.
+        planned = [] if target.provider.name == source.provider.name else pulled.would_change
+        push = _Push(target, store, dry_run, progress, planned)
         summaries.append(push.run())
     return SyncSummary(
         source=source.provider.name,
