@@ -8,9 +8,7 @@ they skip, saying so, except under CI (``CI`` set), where they fail.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,66 +18,12 @@ import pytest
 
 from optouts.ledger import Change, LedgerStore, SQLiteLedger
 from optouts.ledger._open import open_store
-
-# Read at import: the autouse fixture in conftest clears OPTOUTS_* before every test.
-POSTGRESQL_URL = os.environ.get("OPTOUTS_TEST_POSTGRESQL_URL", "").strip()
-IN_CI = bool(os.environ.get("CI"))
+from pgserver import fresh_schema
 
 SENDER = "+18005550100"
 OTHER = "+18005550111"
 US_1, US_2, US_3, US_4 = 12025550101, 12025550102, 12025550103, 12025550104
 GB_1 = 442079460000
-
-_unreachable: list[str] = []
-
-
-def postgresql_url() -> str:
-    """The test server's URL, or skip (fail under CI) saying why there is none."""
-    reason = _unreachable[0] if _unreachable else None
-    if reason is None and not POSTGRESQL_URL:
-        reason = "OPTOUTS_TEST_POSTGRESQL_URL is not set"
-    if reason is None:
-        try:
-            import psycopg
-
-            psycopg.connect(POSTGRESQL_URL, connect_timeout=5).close()
-        except ImportError:
-            reason = "psycopg is not installed (pip install 'optouts[postgresql]')"
-        except Exception as error:
-            reason = f"cannot connect with OPTOUTS_TEST_POSTGRESQL_URL: {type(error).__name__}"
-        if reason is not None:
-            _unreachable.append(reason)
-    if reason is not None:
-        message = (
-            f"no PostgreSQL server for the tests: {reason}. Set OPTOUTS_TEST_POSTGRESQL_URL, "
-            "e.g. postgresql://optouts:optouts@127.0.0.1:5432/optouts_test"
-        )
-        if IN_CI:
-            pytest.fail(f"{message} (CI is set: a missing server fails)", pytrace=False)
-        pytest.skip(message)
-    return POSTGRESQL_URL
-
-
-def with_search_path(url: str, schema: str) -> str:
-    """``url`` connecting with ``schema`` first on the search path."""
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
-
-
-@contextlib.contextmanager
-def fresh_schema() -> Iterator[tuple[str, str]]:
-    """A new, empty schema on the test server: (URL using it, schema name); dropped after."""
-    import psycopg
-
-    url = postgresql_url()
-    schema = f"optouts_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield with_search_path(url, schema), schema
-    finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @attrs.define
@@ -106,9 +50,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             sqlite_store.close()
         return
 
-    import psycopg
-
     with fresh_schema() as (url, _):
+        import psycopg
 
         def query_postgresql(sql: str) -> list[tuple[Any, ...]]:
             with psycopg.connect(url, autocommit=True) as db:

@@ -8,7 +8,6 @@ afterwards. Without a reachable server the tests skip with that reason, except u
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 import threading
 import time
@@ -27,61 +26,11 @@ from optouts.ledger import Change, LedgerStore, LocalProvider
 from optouts.ledger._open import open_store
 from optouts.ledger._schema import SCHEMA_VERSION
 from optouts.testing import AnyClient, ProviderContract, blocking
-
-# Read at import: the autouse fixture in conftest clears OPTOUTS_* before every test.
-POSTGRESQL_URL = os.environ.get("OPTOUTS_TEST_POSTGRESQL_URL", "").strip()
-IN_CI = bool(os.environ.get("CI"))
+from pgserver import admin_execute, postgresql_url, with_search_path
 
 SENDER = "+18005550100"
 US = "+12025550123"
 GB = "+442079460000"
-
-_unreachable: list[str] = []
-
-
-def postgresql_url() -> str:
-    """The test server's URL, or skip (fail under CI) saying why there is none."""
-    reason = _unreachable[0] if _unreachable else None
-    if reason is None and not POSTGRESQL_URL:
-        reason = "OPTOUTS_TEST_POSTGRESQL_URL is not set"
-    if reason is None:
-        try:
-            import psycopg
-
-            from optouts.ledger._postgres import mask_url
-
-            try:
-                psycopg.connect(POSTGRESQL_URL, connect_timeout=5).close()
-            except psycopg.Error as error:
-                detail = " ".join(str(error).split())[:200]
-                reason = f"cannot connect to {mask_url(POSTGRESQL_URL)}: {detail}"
-        except ImportError:
-            reason = "psycopg is not installed (pip install 'optouts[postgresql]')"
-        if reason is not None:
-            _unreachable.append(reason)
-    if reason is not None:
-        message = (
-            f"no PostgreSQL server for the tests: {reason}. Set OPTOUTS_TEST_POSTGRESQL_URL, "
-            "e.g. postgresql://optouts:optouts@127.0.0.1:5432/optouts_test"
-        )
-        if IN_CI:
-            pytest.fail(f"{message} (CI is set: a missing server fails)", pytrace=False)
-        pytest.skip(message)
-    return POSTGRESQL_URL
-
-
-def with_search_path(url: str, schema: str) -> str:
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
-
-
-def admin_execute(sql: str, *params: object, url: str | None = None) -> list[tuple[Any, ...]]:
-    """Run one statement on the test database (autocommit) and return its rows, if any."""
-    import psycopg
-
-    with psycopg.connect(url or postgresql_url(), autocommit=True) as db:
-        cur = db.execute(sql, params or None)
-        return cur.fetchall() if cur.description else []
 
 
 @pytest.fixture
