@@ -418,3 +418,17 @@ def test_emulate_help_lists_azure(capsys: pytest.CaptureFixture[str]) -> None:
     ran = optouts(capsys, "emulate", "--help")
     assert ran.code == 0
     assert "azure" in ran.out.split("Commands:", 1)[1]
+
+
+def test_the_progress_bar_on_a_terminal_leaves_the_results_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a terminal a bar shows rate and ETA on stderr; stdout still gets every result."""
+    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", str(tmp_path / "tty.db"))
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text("".join(f"+1202555{i:04d}\n" for i in range(3000)), encoding="utf-8")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert run(["--format", "csv", "check", "--from", "+18005550100", "--file", str(numbers)]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 3001
+    assert "Traceback" not in captured.err
