@@ -179,9 +179,9 @@ def _run_batch(
         total = len(recipients) + sum(_count_lines(path) for path in files if path != "-")
         known_total = total if "-" not in files else None
         results = client.stream(operation, sender, _recipients(recipients, files, stack))
-        progress = stack.enter_context(_Progress(operation, known_total))
         writer = _ResultWriter(options.output, sender)
-        stack.callback(writer.close)
+        stack.callback(writer.close)  # after the bar is gone, so a table is drawn cleanly
+        progress = stack.enter_context(_Progress(operation, known_total))
         for item in results:
             failures += not item.ok
             writer.write(item)
