@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
-from optouts.ledger import Change, LedgerStore, SQLiteLedger
+from optouts import Client
+from optouts.ledger import Change, LedgerStore, LocalProvider, SQLiteLedger
 from optouts.ledger._open import open_store
 from pgserver import fresh_schema
 
@@ -427,3 +429,36 @@ def test_location_names_the_database(backend: Backend) -> None:
         assert backend.store.location.endswith("ledger.db")
     else:
         assert backend.store.location.startswith(("postgresql://", "postgres://"))
+
+
+def test_readable_views_show_e164_words_and_iso_times(backend: Backend) -> None:
+    slack = timedelta(milliseconds=1)  # the views show milliseconds, rounded
+    before = datetime.now(timezone.utc) - slack
+    client = Client(LocalProvider(backend.store))
+    client.add(SENDER, ["+12025550101"])
+    client.remove(SENDER, ["+12025550101"])
+    client.add(SENDER, ["+442079460000"])
+    after = datetime.now(timezone.utc) + slack
+
+    def moment(text: str) -> datetime:
+        assert text.endswith("Z")
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    rows = backend.query(
+        "SELECT sender, recipient, action, source, at FROM history_readable ORDER BY id"
+    )
+    assert [tuple(row[:4]) for row in rows] == [
+        (SENDER, "+12025550101", "opt-out", "api"),
+        (SENDER, "+12025550101", "opt-in", "api"),
+        (SENDER, "+442079460000", "opt-out", "api"),
+    ]
+    assert all(before <= moment(row[4]) <= after for row in rows)
+    current = backend.query(
+        "SELECT sender, recipient, status, country, source, created_at, updated_at "
+        "FROM optouts_readable ORDER BY recipient"
+    )
+    assert [tuple(row[:5]) for row in current] == [
+        (SENDER, "+12025550101", "opted-in", "US", "api"),
+        (SENDER, "+442079460000", "opted-out", "GB", "api"),
+    ]
+    assert all(before <= moment(row[5]) <= moment(row[6]) <= after for row in current)

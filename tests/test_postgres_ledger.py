@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -241,36 +240,6 @@ def test_triggers_write_to_their_own_schema_whatever_the_search_path(url: str, s
         "psql",
     )
     assert query(schema, "SELECT recipient, source FROM history") == [(1, "psql")]
-
-
-def test_readable_views_show_e164_words_and_iso_times(url: str, schema: str) -> None:
-    slack = timedelta(milliseconds=1)
-    before = datetime.now(timezone.utc) - slack
-    with Client("local", database=url) as client:
-        client.add(SENDER, [US])
-        client.remove(SENDER, [US])
-        client.add(SENDER, [GB])
-    after = datetime.now(timezone.utc) + slack
-    rows = query(
-        schema, "SELECT sender, recipient, action, source, at FROM history_readable ORDER BY id"
-    )
-    assert [row[:4] for row in rows] == [
-        (SENDER, US, "opt-out", "api"),
-        (SENDER, US, "opt-in", "api"),
-        (SENDER, GB, "opt-out", "api"),
-    ]
-    for *_, at in rows:
-        assert at.endswith("Z")
-        assert before <= datetime.fromisoformat(at.replace("Z", "+00:00")) <= after
-    current = query(
-        schema,
-        "SELECT sender, recipient, status, country, source, created_at, updated_at "
-        "FROM optouts_readable ORDER BY recipient",
-    )
-    assert [row[:5] for row in current] == [
-        (SENDER, US, "opted-in", "US", "api"),
-        (SENDER, GB, "opted-out", "GB", "api"),
-    ]
 
 
 # Concurrency
