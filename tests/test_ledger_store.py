@@ -462,3 +462,12 @@ def test_readable_views_show_e164_words_and_iso_times(backend: Backend) -> None:
         (SENDER, "+442079460000", "opted-out", "GB", "api"),
     ]
     assert all(before <= moment(row[5]) <= moment(row[6]) <= after for row in current)
+
+
+def test_changes_of_one_pair_in_one_batch_apply_in_the_order_given(store: LedgerStore) -> None:
+    # equal times, so only the order can decide: the later line of a file wins
+    assert store.apply([out(US_1, 100), in_(US_1, 100), in_(US_2, 100), out(US_2, 100)]) == 4
+    assert states(store) == {(SENDER, US_1): (0, "rc", 100), (SENDER, US_2): (1, "rc", 100)}
+    many = [in_(US_3, 100, dated=False) if n % 2 else out(US_3, 100, dated=False) for n in range(9)]
+    store.apply(many)
+    assert states(store)[(SENDER, US_3)][0] == 1

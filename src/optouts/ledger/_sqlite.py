@@ -33,16 +33,10 @@ ON CONFLICT (sender_id, recipient) DO UPDATE
 SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
 WHERE opted_out IS NOT excluded.opted_out
 """
-_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS incoming (
-    sender_id INTEGER, recipient INTEGER, opted_out INTEGER, country TEXT, source TEXT,
-    at INTEGER, dated INTEGER
-)
-"""
 _MERGE = """
 INSERT INTO optouts (sender_id, recipient, opted_out, country, source, created_at, updated_at)
-SELECT sender_id, recipient, opted_out, country, source, at, at FROM incoming
-WHERE dated = ?1 ORDER BY sender_id, recipient
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 5
+FROM json_each(?2) ORDER BY 1, 2, key
 ON CONFLICT (sender_id, recipient) DO UPDATE
 SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
 WHERE excluded.updated_at >= optouts.updated_at
@@ -225,8 +219,9 @@ class SQLiteLedger:
     def apply(self, changes: Sequence[Change]) -> int:
         """Record received changes where they are newer than what is known; count those applied.
 
-        Rows are staged in a temporary table (a plain insert) and merged in two set-based
-        statements, dated and undated, which is faster than an upsert per row.
+        Dated and undated changes are merged in one statement each, over a JSON array:
+        SQLite then runs the whole merge without holding the GIL, so a caller can parse
+        the next batch meanwhile. Rows of one pair keep their input order (``key``).
         """
         if not changes:
             return 0
@@ -235,14 +230,12 @@ class SQLiteLedger:
                 sender: self._sender_id(sender, create=True) for sender in {c[0] for c in changes}
             }
             before = self._db.execute("SELECT coalesce(max(id), 0) FROM history").fetchone()[0]
-            self._db.execute(_STAGE)
-            self._db.executemany(
-                "INSERT INTO incoming VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(ids[c[0]], c[1], c[2], c[5], c[3], c[4], c[6]) for c in changes],
-            )
-            for dated in (1, 0):
-                self._db.execute(_MERGE, (dated,))
-            self._db.execute("DELETE FROM incoming")
+            dated = [(ids[c[0]], c[1], c[2], c[5], c[3], c[4]) for c in changes if c[6]]
+            if dated:
+                self._db.execute(_MERGE, (1, json.dumps(dated)))
+            if len(dated) < len(changes):
+                undated = [(ids[c[0]], c[1], c[2], c[5], c[3], c[4]) for c in changes if not c[6]]
+                self._db.execute(_MERGE, (0, json.dumps(undated)))
             applied = self._db.execute("SELECT count(*) FROM history WHERE id > ?", (before,))
             return int(applied.fetchone()[0])
 
