@@ -471,3 +471,31 @@ def test_changes_of_one_pair_in_one_batch_apply_in_the_order_given(store: Ledger
     many = [in_(US_3, 100, dated=False) if n % 2 else out(US_3, 100, dated=False) for n in range(9)]
     store.apply(many)
     assert states(store)[(SENDER, US_3)][0] == 1
+
+
+def test_apply_all_equals_applying_each_batch_in_turn(backend: Backend, store: LedgerStore) -> None:
+    batches = [
+        [out(US_1, 100), out(US_2, 100)],
+        [],
+        [in_(US_1, 200), out(US_2, 50)],  # the older opt-out of US_2 changes nothing
+        [out(US_3, 300, dated=False), in_(US_1, 400, "csv", dated=False)],
+    ]
+    assert list(store.apply_all(iter(batches))) == [2, 0, 1, 1]
+    assert states(store) == {
+        (SENDER, US_1): (0, "rc", 200),  # the undated opt-in repeats the state held
+        (SENDER, US_2): (1, "rc", 100),
+        (SENDER, US_3): (1, "rc", 300),
+    }
+    assert history_count(backend) == 4
+
+
+def test_apply_all_keeps_the_batches_before_a_failure(store: LedgerStore) -> None:
+    def batches() -> Iterator[list[Change]]:
+        yield [out(US_1, 100)]
+        yield [out(US_2, 100)]
+        raise RuntimeError("the input broke")
+
+    counts = store.apply_all(batches())
+    with pytest.raises(RuntimeError, match="input broke"):
+        list(counts)
+    assert set(states(store)) == {(SENDER, US_1), (SENDER, US_2)}

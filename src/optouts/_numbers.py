@@ -19,7 +19,14 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, ValidationR
 
 from ._errors import InvalidNumber
 
-__all__ = ["WILDCARD", "country_of", "is_e164", "normalize", "normalize_sender"]
+__all__ = [
+    "WILDCARD",
+    "country_of",
+    "is_e164",
+    "normalize",
+    "normalize_sender",
+    "prefix_facts",
+]
 
 WILDCARD = "*"
 """The sender that stands for every number of the account (RingCentral's ``from=*``)."""
@@ -196,3 +203,15 @@ def _region_by_phonenumbers(number: str, fallback: str) -> str:
     except phonenumbers.NumberParseException:
         return fallback
     return phonenumbers.region_code_for_number(parsed) or fallback
+
+
+def prefix_facts(number: str) -> tuple[frozenset[int], str | None] | None:
+    """What all E.164 numbers sharing ``number``'s first five characters have in common.
+
+    The allowed lengths and the country, for callers that validate millions of numbers
+    against a dictionary of their own; None where the country needs more digits (+44...).
+    """
+    country = country_of(number)
+    if _country_by_prefix.get(number[:5], _UNPLACED) == _UNPLACED:
+        return None
+    return _possible_total_lengths(number[:4]), country

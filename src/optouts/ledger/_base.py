@@ -6,7 +6,7 @@ Numbers are E.164 digits as integers and times are microseconds since the Unix e
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 import attrs
@@ -73,6 +73,10 @@ class LedgerStore(Protocol):
 
     def apply(self, changes: Sequence[Change]) -> int:
         """Record received changes where they are newer than what is known; count those applied."""
+
+    def apply_all(self, batches: Iterable[Sequence[Change]]) -> Iterator[int]:
+        """``apply`` each batch in order, one transaction each, yielding each count once
+        committed; a store may prepare the next batch while one is being written."""
 
     def opted_out(self, senders: Sequence[str], recipients: Sequence[int]) -> set[int]:
         """Those of ``recipients`` opted out of any of ``senders``."""

@@ -18,7 +18,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -426,6 +426,11 @@ class PostgresLedger:
             return applied
 
         return self._write(work)
+
+    def apply_all(self, batches: Iterable[Sequence[Change]]) -> Iterator[int]:
+        """One batch after another."""
+        for changes in batches:
+            yield self.apply(changes)
 
     def pending(
         self, target: str, *, after: tuple[int, int] | None, limit: int

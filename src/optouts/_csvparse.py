@@ -1,0 +1,180 @@
+"""CSV rows to ledger changes, validated line by line, fast enough for millions of rows.
+
+The loop in ``parse`` runs once per row of an import, so it is written for speed: fields
+are picked in one C call, well-formed E.164 numbers are checked against a table of what
+each five-character prefix allows, and ISO 8601 times go straight to ``fromisoformat``.
+Anything unusual (national formats, stray spaces, times without an offset, bad values)
+falls to the slow, exact path, which also words the error for the line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from operator import itemgetter
+from typing import NamedTuple, Protocol
+
+from ._errors import InvalidNumber
+from ._numbers import country_of, normalize, normalize_sender, prefix_facts
+from .ledger import Change
+
+__all__ = ["HEADER", "Reader", "Window", "columns_of", "parse"]
+
+HEADER = ("sender", "recipient", "status", "source", "updated_at")
+_REQUIRED = ("sender", "recipient", "status")
+_STATUSES = {
+    "opted-out": True,
+    "optout": True,
+    "opt-out": True,
+    "opted-in": False,
+    "optin": False,
+    "opt-in": False,
+}
+_FUTURE_ALLOWANCE = 24 * 3600 * 1_000_000
+"""Clock skew tolerated in updated_at, in microseconds."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_E164_DIGITS = re.compile(r"\+[1-9][0-9]*").fullmatch
+
+Facts = tuple[frozenset[int], "str | None"]
+
+
+class Reader(Protocol):
+    """What ``csv.reader`` returns: rows, and the number of the line last read."""
+
+    line_num: int
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+
+    def __next__(self) -> list[str]: ...
+
+
+class Window(NamedTuple):
+    """A run of consecutive rows: the good ones as changes, and the bad lines."""
+
+    changes: list[Change]
+    lines: list[int]
+    """Line number of each change (kept only when asked for)."""
+    bad: list[tuple[int, str]]
+
+
+def columns_of(header: list[str]) -> dict[str, int]:
+    """Position of each known column; a header without the required ones is refused."""
+    names = [name.strip().lower() for name in header]
+    missing = [name for name in _REQUIRED if name not in names]
+    if missing:
+        raise ValueError(
+            f"the header names no {', '.join(missing)} column; expected {','.join(HEADER)}"
+        )
+    return {name: names.index(name) for name in HEADER if name in names}
+
+
+def parse(
+    reader: Reader,
+    columns: dict[str, int],
+    *,
+    region: str | None,
+    default_source: str,
+    now: Callable[[], int],
+    size: int,
+    keep_lines: bool = False,
+) -> Iterator[Window]:
+    """Read ``reader`` (past its header) in windows of about ``size`` rows.
+
+    Undated rows take the time ``now()`` gives when their window starts, and say so
+    (``Change.dated`` is false). Blank lines are skipped and not counted.
+    """
+    width = max(columns.values()) + 1
+    absent = [name for name in HEADER if name not in columns]
+    positions = [columns[n] if n in columns else width + absent.index(n) for n in HEADER]
+    rows: Iterator[list[str]] = reader
+    if absent:  # a row as long as the header gets empty cells for the absent columns
+        pad = [""] * len(absent)
+        rows = (row + pad if len(row) >= width else row for row in reader)
+    pick = itemgetter(*positions)
+    senders: dict[str, str] = {}  # a file names few senders: normalise each once
+    prefixes: dict[str, Facts] = {}
+    fromiso = datetime.fromisoformat
+    make = tuple.__new__  # builds the named tuple without its Python-level __new__: 3x faster
+    changes: list[Change] = []
+    lines: list[int] = []
+    bad: list[tuple[int, str]] = []
+    stamp, latest = now(), _latest_allowed()
+    end = reader.line_num
+    for row in rows:
+        line, end = end + 1, reader.line_num  # a quoted cell may span lines: report the first
+        try:
+            sender, recipient, status, source, when = pick(row)
+            opted_out = _STATUSES.get(status)
+            if opted_out is None:
+                opted_out = _status(status)
+            normal = senders.get(sender)
+            if normal is None:
+                normal = senders[sender] = normalize_sender(sender, region)
+            facts = prefixes.get(recipient[:5])
+            if facts is None or not _E164_DIGITS(recipient) or len(recipient) not in facts[0]:
+                recipient, facts = _recipient(recipient, region, prefixes)
+            try:
+                at: int | None = (fromiso(when) - _EPOCH) // _MICROSECOND
+            except (ValueError, TypeError):
+                at = _micros(when)
+            source = source.strip() or default_source
+            if at is None:
+                fields = (normal, int(recipient), opted_out, source, stamp, facts[1], False)
+            elif at > latest:
+                raise ValueError(f"updated_at {when!r} is in the future")
+            else:
+                fields = (normal, int(recipient), opted_out, source, at, facts[1], True)
+            changes.append(make(Change, fields))
+            if keep_lines:
+                lines.append(line)
+        except InvalidNumber as exc:
+            bad.append((line, f"{exc.value!r}: {exc.reason}"))
+        except ValueError as exc:
+            bad.append((line, str(exc)))
+        except IndexError:
+            if len(row) > 1 or (row and row[0].strip()):
+                bad.append((line, f"{len(row)} fields, expected {width}"))
+        if len(changes) + len(bad) >= size:
+            yield Window(changes, lines, bad)
+            changes, lines, bad = [], [], []
+            stamp, latest = now(), _latest_allowed()
+    if changes or bad:
+        yield Window(changes, lines, bad)
+
+
+def _status(cell: str) -> bool:
+    state = _STATUSES.get(cell.strip().lower())
+    if state is None:
+        raise ValueError(f"status {cell!r} is not opted-out or opted-in")
+    return state
+
+
+def _recipient(value: str, region: str | None, prefixes: dict[str, Facts]) -> tuple[str, Facts]:
+    """The exact path: any format phonenumbers reads; learns the prefix for the fast path."""
+    number = normalize(value.strip(), region)
+    facts = prefix_facts(number)
+    if facts is None:  # the country depends on more than the prefix: ask each time
+        return number, (frozenset(), country_of(number))
+    prefixes[number[:5]] = facts
+    return number, facts
+
+
+def _latest_allowed() -> int:
+    # A future time would beat every real report after it: such rows are refused.
+    return time.time_ns() // 1000 + _FUTURE_ALLOWANCE
+
+
+def _micros(text: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"updated_at {text!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // _MICROSECOND

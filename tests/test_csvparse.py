@@ -1,0 +1,186 @@
+"""The CSV row parser: its fast path must agree with the exact one on every input."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optouts._csvparse import HEADER, Window, columns_of, parse
+from optouts._errors import InvalidNumber
+from optouts._numbers import country_of, normalize, normalize_sender
+from optouts.ledger import Change
+
+NOW = 1_800_000_000_000_000
+SOURCE = "import:test.csv"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def run(
+    text: str, *, region: str | None = None, size: int = 1000, keep_lines: bool = True
+) -> list[Window]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    columns = columns_of(next(reader))
+    return list(
+        parse(
+            reader,
+            columns,
+            region=region,
+            default_source=SOURCE,
+            now=lambda: NOW,
+            size=size,
+            keep_lines=keep_lines,
+        )
+    )
+
+
+def expected(row: list[str], region: str | None) -> Change | str:
+    """The row as the exact path reads it: a change, or the reason it is refused."""
+    sender, recipient, status, source, when = row
+    states = {"opted-out": True, "optout": True, "opt-out": True}
+    states |= {"opted-in": False, "optin": False, "opt-in": False}
+    state = states.get(status.strip().lower())
+    if state is None:
+        return f"status {status!r} is not opted-out or opted-in"
+    try:
+        sender = normalize_sender(sender, region)
+        number = normalize(recipient.strip(), region)
+    except InvalidNumber as exc:
+        return f"{exc.value!r}: {exc.reason}"
+    text = when.strip()
+    at: int | None = None
+    if text:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return f"updated_at {text!r} is not an ISO 8601 time"
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        at = (moment - EPOCH) // timedelta(microseconds=1)
+        if at > datetime.now(timezone.utc).timestamp() * 1e6 + 86400e6:
+            return f"updated_at {when!r} is in the future"
+    return Change(
+        sender,
+        int(number[1:]),
+        state,
+        source.strip() or SOURCE,
+        NOW if at is None else at,
+        country_of(number),
+        at is not None,
+    )
+
+
+digits = st.text(alphabet="0123456789", min_size=1, max_size=16)
+recipients = st.one_of(
+    digits.map(lambda d: "+" + d),
+    st.sampled_from(["1", "44", "33", "7", "86", "61", "49", "1242", "1905"]).flatmap(
+        lambda code: st.text(alphabet="0123456789", min_size=4, max_size=12).map(
+            lambda rest: f"+{code}{rest}"
+        )
+    ),
+    st.sampled_from(
+        [
+            "+12025550101",
+            " +12025550101 ",
+            "+1 202-555-0101",
+            "(202) 555-0101",
+            "2025550101",
+            "+" + "".join(chr(0xFF10 + int(d)) for d in "12025550101"),  # fullwidth digits
+            "+02025550101",
+            "+447911123456",
+            "+79161234567",
+            "+442079460000",
+            "+",
+            "",
+            "twelve",
+        ]
+    ),
+    st.text(max_size=14),
+)
+offsets = st.integers(min_value=-23 * 60, max_value=23 * 60).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+moments = st.datetimes(
+    min_value=datetime(1971, 1, 1),
+    max_value=datetime(2200, 1, 1),
+    timezones=st.one_of(st.none(), offsets),
+)
+times = st.one_of(
+    moments.map(lambda m: m.isoformat()),
+    moments.map(lambda m: m.isoformat().replace("+00:00", "Z")),
+    moments.map(lambda m: f" {m.isoformat()} "),
+    moments.map(lambda m: m.date().isoformat()),
+    st.sampled_from(["", " ", "yesterday", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00ZZ"]),
+)
+statuses = st.sampled_from(["opted-out", "opted-in", "OptOut", " opt-in ", "sideways", ""])
+senders = st.sampled_from(["+18005550100", "12345", "*", " +18005550111", "nobody"])
+sources = st.sampled_from(["", "api", " ringcentral ", "Recipient"])
+rows = st.lists(st.tuples(senders, recipients, statuses, sources, times), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows, st.sampled_from([None, "US"]), st.integers(min_value=1, max_value=7))
+def test_the_parser_reads_every_row_as_the_exact_path_does(
+    records: list[tuple[str, ...]], region: str | None, size: int
+) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")  # then cells with either get quoted
+    writer.writerow(HEADER)
+    starts = []
+    for record in records:
+        starts.append(len(io.StringIO(out.getvalue(), newline="").readlines()) + 1)
+        writer.writerow(record)
+    windows = run(out.getvalue(), region=region, size=size)
+
+    got: dict[int, Change | str] = {}
+    for window in windows:
+        assert len(window.changes) + len(window.bad) <= size
+        got.update(zip(window.lines, window.changes, strict=True))
+        got.update(window.bad)
+    want = {line: expected(list(row), region) for line, row in zip(starts, records, strict=True)}
+    assert got == want
+    for change in got.values():
+        if isinstance(change, Change):  # the exact types the stores expect
+            assert (type(change.recipient), type(change.at)) == (int, int)
+            assert (type(change.opted_out), type(change.dated)) == (bool, bool)
+
+
+def test_lines_are_numbered_as_the_file_has_them() -> None:
+    text = (
+        "sender,recipient,status,source,updated_at\n"
+        '+18005550100,+12025550101,opted-out,"two\nlines",\n'
+        "\n"
+        "+18005550100,bad,opted-out,,\n"
+    )
+    (window,) = run(text)
+    assert window.lines == [2]
+    assert window.changes[0].source == "two\nlines"
+    assert window.bad == [(5, "'bad': not a phone number (no digits in the right places)")]
+
+
+def test_absent_optional_columns_read_as_empty_and_short_rows_are_reported() -> None:
+    text = "recipient,status,sender\n+12025550101,opted-out,+18005550100\n+12025550102,opted-in\n"
+    (window,) = run(text)
+    assert [(c.recipient, c.source, c.at, c.dated) for c in window.changes] == [
+        (12025550101, SOURCE, NOW, False)
+    ]
+    assert window.bad == [(3, "2 fields, expected 3")]
+
+
+def test_lines_are_kept_only_when_asked_for() -> None:
+    text = "sender,recipient,status\n+18005550100,+12025550101,opted-out\n"
+    (window,) = run(text, keep_lines=False)
+    assert window.lines == []
+    assert len(window.changes) == 1
+
+
+@pytest.mark.parametrize("blank", ["", "   ", ",,,,"])
+def test_blank_lines_are_skipped_or_reported_but_never_stop_the_rest(blank: str) -> None:
+    text = f"{','.join(HEADER)}\n{blank}\n+18005550100,+12025550101,optout,,\n"
+    (window,) = run(text)
+    assert len(window.changes) == 1
+    assert len(window.bad) == (1 if blank == ",,,," else 0)
