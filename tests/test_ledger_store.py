@@ -19,6 +19,7 @@ import pytest
 
 from optouts import Client
 from optouts.ledger import Change, LedgerStore, LocalProvider, SQLiteLedger
+from optouts.ledger._base import iso_utc
 from optouts.ledger._open import open_store
 from pgserver import fresh_schema
 
@@ -499,3 +500,37 @@ def test_apply_all_keeps_the_batches_before_a_failure(store: LedgerStore) -> Non
     with pytest.raises(RuntimeError, match="input broke"):
         list(counts)
     assert set(states(store)) == {(SENDER, US_1), (SENDER, US_2)}
+
+
+# text pages (exports)
+
+EDGE_TIMES = [0, 1, 999_999, 1_000_000, -1, -1_000_001, 1_767_225_600_123_456, 253402300799999999]
+
+
+def test_text_pages_format_times_exactly_as_iso_utc(store: LedgerStore) -> None:
+    for n, at in enumerate(EDGE_TIMES):
+        store.apply([Change(SENDER, US_1 + n, n % 2 == 0, f"src{n}", at, "US")])
+    pages = list(store.text_pages(sender=None, opted_out=None, size=3))
+    assert [len(page) for page in pages] == [3, 3, 2]
+    rows = [row for page in pages for row in page]
+    assert rows == [
+        (SENDER, f"+{US_1 + n}", "opted-out" if n % 2 == 0 else "opted-in", f"src{n}", iso_utc(at))
+        for n, at in enumerate(EDGE_TIMES)
+    ]
+    assert rows[0][4] == "1970-01-01T00:00:00Z"
+    assert rows[4][4] == "1969-12-31T23:59:59.999999Z"
+    assert rows[7][4] == "9999-12-31T23:59:59.999999Z"
+
+
+def test_text_pages_filter_by_sender_and_state(store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_1, US_2]}, opted_out=True, source="api", at=1)
+    store.set_state(SENDER, {"US": [US_3]}, opted_out=False, source="api", at=1)
+    store.set_state(OTHER, {"US": [US_4]}, opted_out=True, source="api", at=1)
+
+    def recipients(**kwargs: Any) -> list[str]:
+        return [row[1] for page in store.text_pages(size=2, **kwargs) for row in page]
+
+    assert recipients(sender=SENDER, opted_out=None) == [f"+{US_1}", f"+{US_2}", f"+{US_3}"]
+    assert recipients(sender=None, opted_out=True) == [f"+{US_1}", f"+{US_2}", f"+{US_4}"]
+    assert recipients(sender=OTHER, opted_out=False) == []
+    assert recipients(sender="+18005550199", opted_out=None) == []

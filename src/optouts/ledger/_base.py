@@ -7,14 +7,29 @@ Numbers are E.164 digits as integers and times are microseconds since the Unix e
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Protocol
 
 import attrs
 
-__all__ = ["AuditTrail", "Change", "LedgerStore", "PendingRow", "Row"]
+__all__ = [
+    "AuditTrail",
+    "Change",
+    "LedgerStore",
+    "PendingRow",
+    "Row",
+    "TextRow",
+    "iso_utc",
+    "text_pages_of",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 Row = tuple[str, int, int, "str | None", str, int, int]
 """A listed pair: sender, recipient, opted_out (0/1), country, source, updated_at, sender id."""
+
+TextRow = tuple[str, str, str, str, str]
+"""A pair as an export writes it: sender, E.164 recipient, status, source, ISO 8601 time."""
 
 PendingRow = tuple[int, str, int, int]
 """A state a target has not confirmed: sender id, sender, recipient digits, opted_out (0/1)."""
@@ -91,6 +106,12 @@ class LedgerStore(Protocol):
     ) -> list[Row]:
         """Up to ``limit`` pairs in key order (sender id, recipient), strictly after ``after``."""
 
+    def text_pages(
+        self, *, sender: str | None, opted_out: bool | None, size: int
+    ) -> Iterator[list[TextRow]]:
+        """Every pair (of ``sender``, in ``opted_out``), in key order, ``size`` at a time, as
+        text for an export: formatting in the database beats building a model per row."""
+
     def pending(
         self, target: str, *, after: tuple[int, int] | None, limit: int
     ) -> list[PendingRow]:
@@ -110,3 +131,25 @@ class LedgerStore(Protocol):
 
     def audit(self, recipient: int) -> AuditTrail:
         """The current state, history and vendor confirmations of one recipient."""
+
+
+def iso_utc(micros: int) -> str:
+    """Microseconds since the epoch as ISO 8601 UTC: ``Z``, and a fraction only when non-zero."""
+    return (_EPOCH + timedelta(microseconds=micros)).isoformat().replace("+00:00", "Z")
+
+
+def text_pages_of(
+    store: LedgerStore, *, sender: str | None, opted_out: bool | None, size: int
+) -> Iterator[list[TextRow]]:
+    """``text_pages`` built on ``page``, formatted in Python: for stores without a faster way."""
+    after: tuple[int, int] | None = None
+    while True:
+        rows = store.page(sender=sender, opted_out=opted_out, after=after, limit=size)
+        if rows:
+            yield [
+                (s, f"+{r}", "opted-out" if o else "opted-in", src, iso_utc(at))
+                for s, r, o, _, src, at, _ in rows
+            ]
+        if len(rows) < size:
+            return
+        after = (rows[-1][6], rows[-1][1])

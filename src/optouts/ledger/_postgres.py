@@ -28,7 +28,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
 
 from .._errors import ConfigurationError, ProviderError
-from ._base import AuditTrail, Change, PendingRow, Row
+from ._base import AuditTrail, Change, PendingRow, Row, TextRow, text_pages_of
 from ._postgres_schema import SCHEMA_VERSION, STATEMENTS
 
 __all__ = ["PostgresLedger", "mask_url"]
@@ -426,6 +426,11 @@ class PostgresLedger:
             return applied
 
         return self._write(work)
+
+    def text_pages(
+        self, *, sender: str | None, opted_out: bool | None, size: int
+    ) -> Iterator[list[TextRow]]:
+        return text_pages_of(self, sender=sender, opted_out=opted_out, size=size)
 
     def apply_all(self, batches: Iterable[Sequence[Change]]) -> Iterator[int]:
         """One batch after another."""

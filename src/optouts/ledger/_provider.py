@@ -11,7 +11,7 @@ import base64
 import binascii
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,6 +27,7 @@ from ._open import open_store
 __all__ = ["LocalProvider"]
 
 _CURSOR_PREFIX = "l1:"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _INT64 = 2**63
 
 
@@ -140,7 +141,7 @@ def _record(row: Row) -> OptOut:
         status=Status.OPTED_OUT if opted_out else Status.OPTED_IN,
         country=country,
         source=source,
-        updated_at=datetime.fromtimestamp(updated_at / 1_000_000, tz=timezone.utc),
+        updated_at=_EPOCH + timedelta(microseconds=updated_at),  # exact, unlike a float
         provider=LocalProvider.name,
     )
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .._errors import ConfigurationError
-from ._base import AuditTrail, Change, PendingRow, Row
+from ._base import AuditTrail, Change, PendingRow, Row, TextRow
 from ._schema import SCHEMA_VERSION, STATEMENTS
 
 __all__ = ["SQLiteLedger"]
@@ -71,6 +71,15 @@ SELECT ?1, ?2, value, ?3, ?4 FROM json_each(?5) WHERE true
 ON CONFLICT (target, sender_id, recipient) DO UPDATE
 SET opted_out = excluded.opted_out, confirmed_at = excluded.confirmed_at
 """
+_ROW = "s.sender, o.recipient, o.opted_out, o.country, o.source, o.updated_at, o.sender_id"
+_FRACTION = "((o.updated_at % 1000000 + 1000000) % 1000000)"
+_TEXT_ROW = f"""
+s.sender, '+' || o.recipient, CASE o.opted_out WHEN 1 THEN 'opted-out' ELSE 'opted-in' END,
+o.source,
+strftime('%Y-%m-%dT%H:%M:%S', (o.updated_at - {_FRACTION}) / 1000000, 'unixepoch')
+|| CASE {_FRACTION} WHEN 0 THEN '' ELSE printf('.%06d', {_FRACTION}) END || 'Z'
+"""
+"""A row as text, as ``iso_utc`` writes times (whole seconds floored, for times before 1970)."""
 _OPTED_OUT = """
 SELECT o.recipient FROM json_each(?1) AS j
 CROSS JOIN optouts AS o ON o.sender_id = ?2 AND o.recipient = j.value
@@ -232,13 +241,42 @@ class SQLiteLedger:
         limit: int,
     ) -> list[Row]:
         """Up to ``limit`` rows in key order, strictly after the key ``after``."""
+        with self._lock:
+            query, params = self._page_query(_ROW, sender, opted_out, after, limit)
+            return [] if query is None else self._db.execute(query, params).fetchall()
+
+    def text_pages(
+        self, *, sender: str | None, opted_out: bool | None, size: int
+    ) -> Iterator[list[TextRow]]:
+        """Formatted by SQLite, one page a read, so an export of millions never holds the lock."""
+        after: tuple[int, int] | None = None
+        while True:
+            with self._lock:
+                query, params = self._page_query(_TEXT_ROW, sender, opted_out, after, size)
+                rows = [] if query is None else self._db.execute(query, params).fetchall()
+                if len(rows) == size:
+                    sender_id = self._sender_id(rows[-1][0], create=False)
+                    after = (sender_id or 0, int(rows[-1][1][1:]))
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+
+    def _page_query(
+        self,
+        columns: str,
+        sender: str | None,
+        opted_out: bool | None,
+        after: tuple[int, int] | None,
+        limit: int,
+    ) -> tuple[str | None, list[object]]:
+        """The query for one page in key order; no query when the sender is unknown."""
         where = ["(o.sender_id, o.recipient) > (?, ?)"]
         params: list[object] = list(after or (-1, -1))
         if sender is not None:
-            with self._lock:
-                sender_id = self._sender_id(sender, create=False)
+            sender_id = self._sender_id(sender, create=False)
             if sender_id is None:
-                return []
+                return None, []
             where.append("o.sender_id = ?")
             params.append(sender_id)
         if opted_out is not None:
@@ -246,12 +284,10 @@ class SQLiteLedger:
             params.append(1 if opted_out else 0)
         params.append(limit)
         query = (
-            "SELECT s.sender, o.recipient, o.opted_out, o.country, o.source, o.updated_at, "
-            "o.sender_id FROM optouts AS o JOIN senders AS s ON s.id = o.sender_id "
+            f"SELECT {columns} FROM optouts AS o JOIN senders AS s ON s.id = o.sender_id "
             f"WHERE {' AND '.join(where)} ORDER BY o.sender_id, o.recipient LIMIT ?"
         )
-        with self._lock:
-            return self._db.execute(query, params).fetchall()
+        return query, params
 
     def apply(self, changes: Sequence[Change]) -> int:
         """Record received changes where they are newer than what is known; count those applied.
