@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 
 import httpx
@@ -183,3 +183,92 @@ def test_custom_keywords_come_from_settings(
         assert ledger.handle_inbound(OURS, CONSUMER, "Baja").opted_out is True
         assert ledger.handle_inbound(OURS, CONSUMER, "yes").opted_out is None
         assert ledger.handle_inbound(OURS, CONSUMER, "START").opted_out is False
+
+
+# asyncio
+
+
+class AsyncSetup:
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.azure_emulator = AzureEmulator()
+        self.azure = optouts.AsyncClient(
+            "azure",
+            connection_string=self.azure_emulator.connection_string("http://azure.test"),
+            http_client=httpx.AsyncClient(transport=httpx.ASGITransport(self.azure_emulator)),
+        )
+        self.ledger = optouts.AsyncClient("local", database=database)
+
+    def confirmations(self) -> list[tuple[str, bool]]:
+        assert isinstance(self.ledger.provider, LocalProvider)
+        trail = self.ledger.provider.ledger.audit(int(CONSUMER[1:]))
+        return [(target, out) for _, target, out, _ in trail.confirmations]
+
+
+@pytest.fixture
+async def asetup(database: str) -> AsyncIterator[AsyncSetup]:
+    s = AsyncSetup(database)
+    yield s
+    await s.azure.aclose()
+    await s.ledger.aclose()
+
+
+async def test_async_a_stop_is_recorded_carried_and_confirmed(asetup: AsyncSetup) -> None:
+    handled = await asetup.ledger.handle_inbound(OURS, CONSUMER, "STOP", targets=[asetup.azure])
+    assert (handled.opted_out, handled.recorded) == (True, True)
+    assert [(t.target, t.added, t.failed) for t in handled.targets] == [("azure", 1, 0)]
+    assert asetup.azure_emulator.opted_out(OURS) == {CONSUMER}
+    assert asetup.confirmations() == [("azure", True)]
+    (item,) = await asetup.ledger.check(OURS, [CONSUMER])
+    assert item.opted_out is True
+
+
+async def test_async_a_repeated_stop_sends_nothing(asetup: AsyncSetup) -> None:
+    when = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+    await asetup.ledger.handle_inbound(OURS, CONSUMER, "STOP", received_at=when)
+    again = await asetup.ledger.handle_inbound(
+        OURS, CONSUMER, "stop", received_at=when, targets=[asetup.azure]
+    )
+    assert (again.opted_out, again.recorded, again.targets) == (True, False, ())
+    assert asetup.azure_emulator.opted_out(OURS) == set()
+
+
+async def test_async_a_failing_target_is_reported_and_the_others_still_hear(
+    asetup: AsyncSetup,
+) -> None:
+    broken = AzureEmulator()
+    broken.inject("unavailable")
+    async with optouts.AsyncClient(
+        "azure",
+        connection_string=broken.connection_string("http://azure.test"),
+        http_client=httpx.AsyncClient(transport=httpx.ASGITransport(broken)),
+        retry=optouts.RetryPolicy(attempts=1),
+    ) as failing:
+        handled = await asetup.ledger.handle_inbound(
+            OURS, CONSUMER, "STOP", targets=[failing, asetup.azure]
+        )
+    assert [(t.added, t.failed) for t in handled.targets] == [(0, 1), (1, 0)]
+    assert broken.opted_out(OURS) == set()
+    assert asetup.azure_emulator.opted_out(OURS) == {CONSUMER}
+    assert asetup.confirmations() == [("azure", True)]  # from the healthy one only
+
+
+async def test_async_a_consent_event_and_a_ledger_opened_from_settings(
+    asetup: AsyncSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notification = {
+        "uuid": "n1",
+        "event": "/restapi/v1.0/account/~/a2p-sms/opt-outs",
+        "timestamp": "2026-11-25T10:00:00.000Z",
+        "body": {"from": OURS, "to": CONSUMER, "active": True},
+    }
+    (event,) = parse_ringcentral_notification(notification)
+    handled = await optouts.handle_event_async(asetup.ledger, event, targets=[asetup.azure])
+    assert handled.recorded
+    assert asetup.azure_emulator.opted_out(OURS) == {CONSUMER}
+    with pytest.raises(optouts.ConfigurationError, match="local ledger"):
+        await optouts.handle_event_async(asetup.azure, event)
+    # a client of a vendor records in the ledger the settings name
+    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", asetup.database)
+    late = await asetup.azure.handle_inbound(OURS, CONSUMER, "START")
+    assert (late.opted_out, late.recorded) == (False, True)

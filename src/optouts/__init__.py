@@ -16,7 +16,7 @@ from ._errors import (
     RecipientsFailed,
     UnsupportedOperation,
 )
-from ._handling import Handled, handle_event
+from ._handling import Handled, handle_event, handle_event_async
 from ._hookspecs import hookimpl
 from ._models import BatchResult, Capability, OptOut, Outcome, Page, RecipientResult, Status
 from ._numbers import normalize
@@ -66,6 +66,7 @@ __all__ = [
     "UnsupportedOperation",
     "__version__",
     "handle_event",
+    "handle_event_async",
     "hookimpl",
     "normalize",
     "providers",

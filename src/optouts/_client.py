@@ -544,6 +544,37 @@ class AsyncClient(_ClientCore):
         """Whether each recipient opted out of ``sender``: True, False, or None (unknown)."""
         return await self._collect("check", sender, recipients)
 
+    async def handle_inbound(
+        self,
+        sender: str,
+        recipient: str,
+        text: str,
+        *,
+        targets: Sequence[AsyncClient | str] = (),
+        received_at: datetime | None = None,
+        keywords: Keywords | None = None,
+    ) -> Handled:
+        """Act on a text ``recipient`` sent to our number ``sender`` (see Client.handle_inbound).
+
+        The ledger's work runs in a thread; the targets are told concurrently.
+        """
+        from ._handling import handle_event_async
+        from .inbound import InboundMessage
+        from .ledger import LocalProvider
+
+        keywords = keywords or _keywords(self._config_file)
+        message = InboundMessage(
+            sender=normalize_sender(sender, self.default_region),
+            recipient=normalize(recipient, self.default_region),
+            text=text,
+            received_at=received_at or datetime.now(timezone.utc),
+            provider=self.provider.name,
+        )
+        if isinstance(self.provider, LocalProvider):
+            return await handle_event_async(self, message, targets=targets, keywords=keywords)
+        async with AsyncClient("local", config=self.config_path) as ledger:
+            return await handle_event_async(ledger, message, targets=targets, keywords=keywords)
+
     def stream(
         self, operation: Operation, sender: str, recipients: Iterable[str]
     ) -> AsyncIterator[RecipientResult]:

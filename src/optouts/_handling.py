@@ -8,22 +8,26 @@ whose acceptance is confirmed in the ledger like a sync's.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from contextlib import ExitStack
-from datetime import datetime
+from contextlib import AsyncExitStack, ExitStack
+from datetime import datetime, timedelta, timezone
 
 import attrs
 
-from ._client import Client
+from ._client import AsyncClient, Client
 from ._errors import ConfigurationError, OptOutError
-from ._models import Capability
+from ._models import BatchResult, Capability
 from ._numbers import country_of
 from ._sync import TargetSummary
 from .inbound import ConsentEvent, InboundMessage
 from .keywords import Classification, Intent, Keywords
 from .ledger import Change, LedgerStore, LocalProvider
 
-__all__ = ["Handled", "handle_event"]
+__all__ = ["Handled", "handle_event", "handle_event_async"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @attrs.frozen
@@ -47,10 +51,52 @@ def handle_event(
     keywords: Keywords | None = None,
 ) -> Handled:
     """Record ``event`` in ``ledger`` and carry it to ``targets`` (clients or provider names)."""
+    handled = _receive(_store(ledger), event, keywords)
+    if not handled.recorded or handled.opted_out is None:
+        # The ledger knew it already, or knew of something newer: vendors hear nothing from
+        # this event (a sync carries whatever they have not confirmed).
+        return handled
+    with ExitStack() as opened:
+        summaries = [
+            _carry(_store(ledger), _client(target, ledger, opened), event, handled.opted_out)
+            for target in targets
+        ]
+    return attrs.evolve(handled, targets=tuple(summaries))
+
+
+async def handle_event_async(
+    ledger: AsyncClient,
+    event: InboundMessage | ConsentEvent,
+    *,
+    targets: Sequence[AsyncClient | str] = (),
+    keywords: Keywords | None = None,
+) -> Handled:
+    """``handle_event`` for asyncio: the ledger's work runs in a thread, targets concurrently."""
+    store = _store(ledger)
+    handled = await asyncio.to_thread(_receive, store, event, keywords)
+    if not handled.recorded or handled.opted_out is None:
+        return handled
+    opted_out = handled.opted_out
+    async with AsyncExitStack() as opened:
+        clients = [await _async_client(target, ledger, opened) for target in targets]
+        summaries = await asyncio.gather(
+            *(_carry_async(store, client, event, opted_out) for client in clients)
+        )
+    return attrs.evolve(handled, targets=tuple(summaries))
+
+
+def _store(ledger: Client | AsyncClient) -> LedgerStore:
     if not isinstance(ledger.provider, LocalProvider):
         raise ConfigurationError(
             "inbound handling records in the local ledger, the record of proof"
         )
+    return ledger.provider.ledger
+
+
+def _receive(
+    store: LedgerStore, event: InboundMessage | ConsentEvent, keywords: Keywords | None
+) -> Handled:
+    """Record the event in the ledger; ``recorded`` says whether vendors must hear of it."""
     classification = None
     at: datetime | None
     if isinstance(event, InboundMessage):
@@ -63,7 +109,7 @@ def handle_event(
         wanted = event.opted_out
         at = event.at
         source = event.provider if event.source is None else f"{event.provider}:{event.source}"
-    micros = int(at.timestamp() * 1_000_000) if at else ledger.provider.now()
+    micros = (at - _EPOCH) // _MICROSECOND if at else LocalProvider.now()
     change = Change(
         event.sender,
         int(event.recipient[1:]),
@@ -73,19 +119,9 @@ def handle_event(
         country_of(event.recipient),
         at is not None,
     )
-    store = ledger.provider.ledger
     recorded = store.apply([change]) > 0
     held = bool(store.opted_out([event.sender], [change.recipient]))
-    if not recorded:
-        # The ledger knew it already, or knew of something newer: vendors hear nothing from
-        # this event (a sync carries whatever they have not confirmed).
-        return Handled(held, False, classification)
-    with ExitStack() as opened:
-        summaries = [
-            _carry(store, _client(target, ledger, opened), event.sender, event.recipient, held)
-            for target in targets
-        ]
-    return Handled(held, True, classification, tuple(summaries))
+    return Handled(held, recorded, classification)
 
 
 def _client(target: Client | str, ledger: Client, opened: ExitStack) -> Client:
@@ -94,21 +130,63 @@ def _client(target: Client | str, ledger: Client, opened: ExitStack) -> Client:
     return opened.enter_context(Client(target, config=ledger.config_path))
 
 
+async def _async_client(
+    target: AsyncClient | str, ledger: AsyncClient, opened: AsyncExitStack
+) -> AsyncClient:
+    if isinstance(target, AsyncClient):
+        return target
+    return await opened.enter_async_context(AsyncClient(target, config=ledger.config_path))
+
+
 def _carry(
-    store: LedgerStore, target: Client, sender: str, recipient: str, opted_out: bool
+    store: LedgerStore, target: Client, event: InboundMessage | ConsentEvent, opted_out: bool
 ) -> TargetSummary:
+    skipped = _cannot(target, opted_out)
+    if skipped is not None:
+        return skipped
+    try:
+        result = (target.add if opted_out else target.remove)(event.sender, [event.recipient])
+    except OptOutError as error:
+        return TargetSummary(target.provider.name, failed=1, notes=(str(error),))
+    return _confirmed(store, target, event, opted_out, result)
+
+
+async def _carry_async(
+    store: LedgerStore, target: AsyncClient, event: InboundMessage | ConsentEvent, opted_out: bool
+) -> TargetSummary:
+    skipped = _cannot(target, opted_out)
+    if skipped is not None:
+        return skipped
+    call = target.add if opted_out else target.remove
+    try:
+        result = await call(event.sender, [event.recipient])
+    except OptOutError as error:
+        return TargetSummary(target.provider.name, failed=1, notes=(str(error),))
+    return await asyncio.to_thread(_confirmed, store, target, event, opted_out, result)
+
+
+def _cannot(target: Client | AsyncClient, opted_out: bool) -> TargetSummary | None:
     name = target.provider.name
     capability = Capability.ADD if opted_out else Capability.REMOVE
     if capability not in target.provider.capabilities:
         return TargetSummary(name, skipped=1, notes=(f"{name} cannot {capability.value}",))
-    try:
-        result = (target.add if opted_out else target.remove)(sender, [recipient])
-    except OptOutError as error:
-        return TargetSummary(name, failed=1, notes=(str(error),))
+    return None
+
+
+def _confirmed(
+    store: LedgerStore,
+    target: Client | AsyncClient,
+    event: InboundMessage | ConsentEvent,
+    opted_out: bool,
+    result: BatchResult,
+) -> TargetSummary:
+    """The vendor's answer; an accepted change is confirmed in the ledger, as a sync does."""
+    name = target.provider.name
     (item,) = result
     if not item.ok:
         return TargetSummary(name, failed=1, requests=result.requests, notes=(item.error or "",))
-    store.confirm(name, sender, [int(recipient[1:])], opted_out=opted_out, at=LocalProvider.now())
+    recipient = int(event.recipient[1:])
+    store.confirm(name, event.sender, [recipient], opted_out=opted_out, at=LocalProvider.now())
     return TargetSummary(
         name, added=int(opted_out), removed=int(not opted_out), requests=result.requests
     )
