@@ -8,6 +8,7 @@ they skip, saying so, except under CI (``CI`` set), where they fail.
 from __future__ import annotations
 
 import contextlib
+import random
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -19,7 +20,7 @@ import pytest
 
 from optouts import Client
 from optouts.ledger import Change, LedgerStore, LocalProvider, SQLiteLedger
-from optouts.ledger._base import iso_utc
+from optouts.ledger._base import Held, iso_utc, takes
 from optouts.ledger._open import open_store
 from pgserver import fresh_schema
 
@@ -534,3 +535,47 @@ def test_text_pages_filter_by_sender_and_state(store: LedgerStore) -> None:
     assert recipients(sender=None, opted_out=True) == [f"+{US_1}", f"+{US_2}", f"+{US_4}"]
     assert recipients(sender=OTHER, opted_out=False) == []
     assert recipients(sender="+18005550199", opted_out=None) == []
+
+
+# the merge rule in Python (for plans) against the stores' SQL
+
+
+def simulate(state: dict[int, Held], changes: list[Change]) -> int:
+    """What ``apply`` does, by ``takes``: dated changes first, then undated, in input order."""
+    taken = 0
+    for change in [c for c in changes if c.dated] + [c for c in changes if not c.dated]:
+        if takes(state.get(change.recipient), change):
+            state[change.recipient] = (int(change.opted_out), change.source, change.at)
+            taken += 1
+    return taken
+
+
+def test_takes_predicts_every_apply(store: LedgerStore) -> None:
+    rng = random.Random(6)
+    for case in range(150):
+        sender = f"+1800555{case:04d}"
+        expected: dict[int, Held] = {}
+        for _ in range(rng.randint(1, 4)):
+            batch = [
+                Change(
+                    sender,
+                    US_1 + rng.randrange(3),
+                    rng.random() < 0.5,
+                    rng.choice(["a", "b"]),
+                    rng.randrange(4) * 10,
+                    "US",
+                    rng.random() < 0.6,
+                )
+                for _ in range(rng.randint(1, 5))
+            ]
+            assert store.apply(batch) == simulate(expected, batch), (case, batch)
+            assert store.held(sender, [US_1, US_1 + 1, US_1 + 2, US_4]) == expected, case
+
+
+def test_confirmed_reads_what_confirm_wrote(store: LedgerStore) -> None:
+    store.confirm("azure", SENDER, [US_1, US_2], opted_out=True, at=5)
+    store.confirm("azure", SENDER, [US_2], opted_out=False, at=6)
+    store.confirm("rc", SENDER, [US_3], opted_out=True, at=6)
+    assert store.confirmed("azure", SENDER, [US_1, US_2, US_3]) == {US_1: 1, US_2: 0}
+    assert store.confirmed("azure", OTHER, [US_1]) == {}
+    assert store.confirmed("azure", SENDER, []) == {}

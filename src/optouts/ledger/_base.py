@@ -15,11 +15,13 @@ import attrs
 __all__ = [
     "AuditTrail",
     "Change",
+    "Held",
     "LedgerStore",
     "PendingRow",
     "Row",
     "TextRow",
     "iso_utc",
+    "takes",
     "text_pages_of",
 ]
 
@@ -30,6 +32,9 @@ Row = tuple[str, int, int, "str | None", str, int, int]
 
 TextRow = tuple[str, str, str, str, str]
 """A pair as an export writes it: sender, E.164 recipient, status, source, ISO 8601 time."""
+
+Held = tuple[int, str, int]
+"""A pair's current state as a merge sees it: opted_out (0/1), source, updated_at."""
 
 PendingRow = tuple[int, str, int, int]
 """A state a target has not confirmed: sender id, sender, recipient digits, opted_out (0/1)."""
@@ -123,6 +128,12 @@ class LedgerStore(Protocol):
     ) -> None:
         """Record that ``target`` now holds this state for these pairs."""
 
+    def held(self, sender: str, recipients: Sequence[int]) -> dict[int, Held]:
+        """The current state of those of ``recipients`` the ledger has a pair for."""
+
+    def confirmed(self, target: str, sender: str, recipients: Sequence[int]) -> dict[int, int]:
+        """The state (0/1) ``target`` last confirmed, for those pairs it confirmed."""
+
     def get_state(self, key: str) -> str | None:
         """A sync checkpoint value (None when unset)."""
 
@@ -153,3 +164,17 @@ def text_pages_of(
         if len(rows) < size:
             return
         after = (rows[-1][6], rows[-1][1])
+
+
+def takes(current: Held | None, change: Change) -> bool:
+    """Whether ``apply`` records ``change`` over ``current``: the rule its SQL writes, in
+    Python, for plans that must not touch the ledger (a dry run). Tests hold the two equal."""
+    if current is None:
+        return True
+    opted_out, source, at = current
+    if change.at < at:
+        return False
+    differs = opted_out != change.opted_out
+    if change.dated:
+        return differs or (change.opted_out and change.at > at)
+    return differs and (change.opted_out or source == change.source)

@@ -28,7 +28,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
 
 from .._errors import ConfigurationError, ProviderError
-from ._base import AuditTrail, Change, PendingRow, Row, TextRow, text_pages_of
+from ._base import AuditTrail, Change, Held, PendingRow, Row, TextRow, text_pages_of
 from ._postgres_schema import SCHEMA_VERSION, STATEMENTS
 
 __all__ = ["PostgresLedger", "mask_url"]
@@ -84,6 +84,14 @@ SET opted_out = excluded.opted_out, confirmed_at = excluded.confirmed_at
 _OPTED_OUT = """
 SELECT DISTINCT o.recipient FROM optouts AS o
 WHERE o.sender_id = ANY(%b::bigint[]) AND o.recipient = ANY(%b::bigint[]) AND o.opted_out = 1
+"""
+_HELD = """
+SELECT o.recipient, o.opted_out, o.source, o.updated_at FROM optouts AS o
+WHERE o.sender_id = %s AND o.recipient = ANY(%b::bigint[])
+"""
+_CONFIRMED = """
+SELECT c.recipient, c.opted_out FROM confirmations AS c
+WHERE c.target = %s AND c.sender_id = %s AND c.recipient = ANY(%b::bigint[])
 """
 _LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(hashtext('optouts ledger ' || current_schema()))"
 
@@ -349,6 +357,30 @@ class PostgresLedger:
             if not ids:
                 return set()
             return {int(row[0]) for row in cur.execute(_OPTED_OUT, (ids, unique))}
+
+        return self._read(work)
+
+    def held(self, sender: str, recipients: Sequence[int]) -> dict[int, Held]:
+        unique = sorted(set(recipients))
+
+        def work(cur: Cursor) -> dict[int, Held]:
+            sender_id = self._sender_id(cur, sender, create=False)
+            if sender_id is None or not unique:
+                return {}
+            rows = cur.execute(_HELD, (sender_id, unique))
+            return {int(r): (int(o), str(src), int(at)) for r, o, src, at in rows}
+
+        return self._read(work)
+
+    def confirmed(self, target: str, sender: str, recipients: Sequence[int]) -> dict[int, int]:
+        unique = sorted(set(recipients))
+
+        def work(cur: Cursor) -> dict[int, int]:
+            sender_id = self._sender_id(cur, sender, create=False)
+            if sender_id is None or not unique:
+                return {}
+            rows = cur.execute(_CONFIRMED, (target, sender_id, unique))
+            return {int(r): int(o) for r, o in rows}
 
         return self._read(work)
 

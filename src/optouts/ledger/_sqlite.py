@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .._errors import ConfigurationError
-from ._base import AuditTrail, Change, PendingRow, Row, TextRow
+from ._base import AuditTrail, Change, Held, PendingRow, Row, TextRow
 from ._schema import SCHEMA_VERSION, STATEMENTS
 
 __all__ = ["SQLiteLedger"]
@@ -80,6 +80,14 @@ strftime('%Y-%m-%dT%H:%M:%S', (o.updated_at - {_FRACTION}) / 1000000, 'unixepoch
 || CASE {_FRACTION} WHEN 0 THEN '' ELSE printf('.%06d', {_FRACTION}) END || 'Z'
 """
 """A row as text, as ``iso_utc`` writes times (whole seconds floored, for times before 1970)."""
+_HELD = """
+SELECT o.recipient, o.opted_out, o.source, o.updated_at FROM json_each(?1) AS j
+CROSS JOIN optouts AS o ON o.sender_id = ?2 AND o.recipient = j.value
+"""
+_CONFIRMED = """
+SELECT c.recipient, c.opted_out FROM json_each(?1) AS j
+CROSS JOIN confirmations AS c ON c.target = ?3 AND c.sender_id = ?2 AND c.recipient = j.value
+"""
 _OPTED_OUT = """
 SELECT o.recipient FROM json_each(?1) AS j
 CROSS JOIN optouts AS o ON o.sender_id = ?2 AND o.recipient = j.value
@@ -349,6 +357,22 @@ class SQLiteLedger:
         with self._lock, self._write():
             sender_id = self._sender_id(sender, create=True)
             self._db.execute(_CONFIRM, (target, sender_id, int(opted_out), at, payload))
+
+    def held(self, sender: str, recipients: Sequence[int]) -> dict[int, Held]:
+        with self._lock:
+            sender_id = self._sender_id(sender, create=False)
+            if sender_id is None or not recipients:
+                return {}
+            rows = self._db.execute(_HELD, (json.dumps(sorted(set(recipients))), sender_id))
+            return {r: (o, src, at) for r, o, src, at in rows}
+
+    def confirmed(self, target: str, sender: str, recipients: Sequence[int]) -> dict[int, int]:
+        with self._lock:
+            sender_id = self._sender_id(sender, create=False)
+            if sender_id is None or not recipients:
+                return {}
+            payload = json.dumps(sorted(set(recipients)))
+            return dict(self._db.execute(_CONFIRMED, (payload, sender_id, target)).fetchall())
 
     def get_state(self, key: str) -> str | None:
         with self._lock:
