@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -243,3 +245,54 @@ def test_the_command_line_prints_the_summary(
     assert summary["source"] == "local"
     assert run(["sync", "--source", "local", "--target", "nope"]) == 2
     assert "unknown provider 'nope'" in capsys.readouterr().err
+
+
+def summary_counts(summary: optouts.SyncSummary) -> dict[str, tuple[int, int, int, int]]:
+    return {t.target: (t.added, t.removed, t.skipped, t.failed) for t in summary.targets}
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_a_dry_run_plans_exactly_what_the_real_run_does(database: str, seed: int) -> None:
+    """Random ledgers, confirmations and listings: the plan's counts are the run's."""
+    rng = random.Random(seed)
+    base = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    vendors = Vendors(database)
+    try:
+        assert isinstance(vendors.ledger.provider, optouts.ledger.LocalProvider)
+        store = vendors.ledger.provider.ledger
+        pool = [(sender, n) for sender in (S1, S2, "*") for n in numbers(6)]
+        for sender, number in rng.sample(pool, 10):  # what the source lists
+            when = base + timedelta(minutes=rng.randrange(5))
+            vendors.rc.now = lambda when=when: when  # type: ignore[misc]
+            vendors.rc.put(sender, number, rng.choice(["OptOut", "OptIn"]))
+        for sender, number in rng.sample(pool, 10):  # what the ledger already knows
+            at = base + timedelta(minutes=rng.randrange(5))
+            micros = (at - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+            change = optouts.ledger.Change(
+                sender,
+                int(number[1:]),
+                rng.random() < 0.6,
+                rng.choice(["ringcentral", "api"]),
+                micros,
+                "US",
+                rng.random() < 0.7,
+            )
+            store.apply([change])
+            if rng.random() < 0.5:  # and what Azure or RingCentral were told
+                target = rng.choice(["azure", "ringcentral"])
+                state = rng.random() < 0.5
+                store.confirm(target, sender, [change.recipient], opted_out=state, at=1)
+        targets: list[optouts.Client] = [vendors.target, vendors.ledger]
+        if seed % 3 == 0:  # the source as a target too: it is told only what it lacks
+            targets.insert(0, vendors.source)
+
+        def sync(dry_run: bool) -> optouts.SyncSummary:
+            return optouts.sync(vendors.source, targets, ledger=vendors.ledger, dry_run=dry_run)
+
+        plan = sync(dry_run=True)
+        assert vendors.azure.requests == 0
+        done = sync(dry_run=False)
+        assert (plan.listed, plan.recorded) == (done.listed, done.recorded)
+        assert summary_counts(plan) == summary_counts(done)
+    finally:
+        vendors.close()

@@ -35,6 +35,7 @@ from ._errors import (
 )
 from ._models import Capability, OptOut
 from ._numbers import country_of, normalize, normalize_sender
+from ._rehearsal import Rehearsal
 from .ledger import Change, LedgerStore, LocalProvider
 
 __all__ = ["SyncSummary", "TargetSummary", "sync"]
@@ -169,7 +170,11 @@ def _sync(
         and source.provider is not ledger.provider
     ):
         raise source.provider.unsupported(Capability.LIST)
-    pulled = _Pull(source, store, dry_run, progress)
+    rehearsal = None
+    if dry_run:
+        keep_listed = any(t.provider.name == source.provider.name for t in targets)
+        rehearsal = Rehearsal(store, source=source.provider.name, keep_listed=keep_listed)
+    pulled = _Pull(source, store, rehearsal, progress)
     if source.provider is not ledger.provider:
         pulled.run()
     summaries = []
@@ -177,10 +182,7 @@ def _sync(
         if target.provider is ledger.provider or target.provider.name == hub:
             summaries.append(pulled.ledger_summary(hub))
             continue
-        # What the source listed, it holds: a real run confirms it there, so never plans it.
-        planned = [] if target.provider.name == source.provider.name else pulled.would_change
-        push = _Push(target, store, dry_run, progress, planned)
-        summaries.append(push.run())
+        summaries.append(_Push(target, store, rehearsal, progress).run())
     return SyncSummary(
         source=source.provider.name,
         listed=pulled.listed,
@@ -199,19 +201,19 @@ class _Pull:
         self,
         client: Client,
         store: LedgerStore,
-        dry_run: bool,
+        rehearsal: Rehearsal | None,
         progress: Callable[[str, int], None] | None,
     ) -> None:
         self.client = client
         self.store = store
-        self.dry_run = dry_run
+        self.rehearsal = rehearsal
+        """Set in a dry run: changes are taken there, never written."""
+        self.dry_run = rehearsal is not None
         self.progress = progress
         self.name = client.provider.name
         self.key = f"pull:{self.name}:cursor"
         self.listed = self.requests = self.unusable = 0
         self.recorded_out = self.recorded_in = 0
-        self.would_change: list[tuple[str, int, bool]] = []
-        """In a dry run, the source states the ledger does not hold yet."""
 
     def run(self) -> None:
         cursor = None if self.dry_run else self.store.get_state(self.key)
@@ -255,8 +257,10 @@ class _Pull:
             except InvalidNumber as error:
                 self.unusable += 1
                 logger.warning("skipping a record %s listed: %s", self.name, error)
-        if self.dry_run:
-            self._plan(changes)
+        if self.rehearsal is not None:
+            self.rehearsal.take(changes)
+            self.recorded_out = self.rehearsal.recorded_out
+            self.recorded_in = self.rehearsal.recorded_in
             return
         self.recorded_out += self.store.apply([c for c in changes if c.opted_out])
         self.recorded_in += self.store.apply([c for c in changes if not c.opted_out])
@@ -266,19 +270,6 @@ class _Pull:
             by_state.setdefault((c.sender, c.opted_out), []).append(c.recipient)
         for (sender, opted_out), recipients in by_state.items():
             self.store.confirm(self.name, sender, recipients, opted_out=opted_out, at=now)
-
-    def _plan(self, changes: Sequence[Change]) -> None:
-        """Which listed states the ledger lacks (newer-wins details aside)."""
-        by_sender: dict[str, list[Change]] = {}
-        for c in changes:
-            by_sender.setdefault(c.sender, []).append(c)
-        for sender, group in by_sender.items():
-            held = self.store.opted_out([sender], [c.recipient for c in group])
-            for c in group:
-                if c.opted_out != (c.recipient in held):
-                    self.would_change.append((sender, c.recipient, c.opted_out))
-        self.recorded_out = sum(1 for _, _, opted_out in self.would_change if opted_out)
-        self.recorded_in = len(self.would_change) - self.recorded_out
 
     @property
     def recorded(self) -> int:
@@ -301,39 +292,36 @@ class _Push:
         self,
         client: Client,
         store: LedgerStore,
-        dry_run: bool,
+        rehearsal: Rehearsal | None,
         progress: Callable[[str, int], None] | None,
-        planned: Sequence[tuple[str, int, bool]],
     ) -> None:
         self.client = client
         self.store = store
-        self.dry_run = dry_run
+        self.rehearsal = rehearsal
+        """Set in a dry run: the sends are planned from it and only counted."""
+        self.dry_run = rehearsal is not None
         self.progress = progress
-        self.planned = planned
         self.name = client.provider.name
         self.counts: dict[str, int] = {"added": 0, "removed": 0, "skipped": 0, "failed": 0}
         self.requests = 0
         self.stopped = False
         self.first: list[tuple[str, str, str]] = []
         self.notes: list[str] = []
+        self._refusals: dict[tuple[str, str], str | None] = {}
 
     def run(self) -> TargetSummary:
-        # A dry run adds what the pull would have recorded to what is already pending.
-        planned = {(sender, recipient) for sender, recipient, _ in self.planned}
-        after: tuple[int, int] | None = None
-        while rows := self.store.pending(self.name, after=after, limit=_PENDING_PAGE):
-            groups: dict[tuple[str, bool], list[int]] = {}
-            for _, sender, recipient, opted_out in rows:
-                if (sender, recipient) not in planned:
-                    groups.setdefault((sender, bool(opted_out)), []).append(recipient)
-            for (sender, opted_out), recipients in groups.items():
+        if self.rehearsal is not None:
+            for sender, opted_out, recipients in self.rehearsal.pending(self.name):
                 self._send(sender, opted_out, recipients)
-            after = (rows[-1][0], rows[-1][2])
-        extra: dict[tuple[str, bool], list[int]] = {}
-        for sender, recipient, opted_out in self.planned:
-            extra.setdefault((sender, opted_out), []).append(recipient)
-        for (sender, opted_out), recipients in extra.items():
-            self._send(sender, opted_out, recipients)
+        else:
+            after: tuple[int, int] | None = None
+            while rows := self.store.pending(self.name, after=after, limit=_PENDING_PAGE):
+                groups: dict[tuple[str, bool], list[int]] = {}
+                for _, sender, recipient, state in rows:
+                    groups.setdefault((sender, bool(state)), []).append(recipient)
+                for (sender, wanted), recipients in groups.items():
+                    self._send(sender, wanted, recipients)
+                after = (rows[-1][0], rows[-1][2])
         return TargetSummary(
             self.name,
             added=self.counts["added"],
@@ -353,6 +341,10 @@ class _Push:
             self._skip(recipients, f"{self.name} cannot {action}")
             return
         if self.dry_run:
+            refusal = self._refusal(action, sender, numbers[0])
+            if refusal is not None:
+                self._skip(recipients, refusal)
+                return
             self.counts["added" if opted_out else "removed"] += len(recipients)
             room = _SHOWN - len(self.first)
             self.first.extend((action, sender, n) for n in numbers[: max(room, 0)])
@@ -393,6 +385,23 @@ class _Push:
         if action == "add":
             return self.client.add(sender, numbers)
         return self.client.remove(sender, numbers)
+
+    def _refusal(self, action: str, sender: str, recipient: str) -> str | None:
+        """Whether the target refuses this sender outright (Azure and ``*``), found by running
+        its exchange up to the first request, which is never sent."""
+        key = (action, sender)
+        if key not in self._refusals:
+            job = getattr(self.client.provider, action)(sender, [recipient])
+            try:
+                next(job)
+                self._refusals[key] = None
+            except StopIteration:
+                self._refusals[key] = None
+            except (InvalidNumber, UnsupportedOperation) as error:
+                self._refusals[key] = str(error)
+            finally:
+                job.close()
+        return self._refusals[key]
 
     def _skip(self, recipients: Sequence[int], why: str) -> None:
         self.counts["skipped"] += len(recipients)
