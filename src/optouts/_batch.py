@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -14,7 +15,13 @@ from ._errors import InvalidNumber
 from ._models import Outcome, RecipientResult, Row
 from ._numbers import is_e164, normalize
 
-__all__ = ["Batch", "windows"]
+if TYPE_CHECKING:
+    from ._http import Stats
+
+__all__ = ["Answered", "Batch", "as_rows", "failed", "windows"]
+
+Answered = tuple[dict[str, Row], "Stats"]
+"""A chunk's result rows keyed by recipient, and what getting them cost."""
 
 _NO_ANSWER = Outcome.failure("the provider returned no result for this recipient")
 
@@ -51,15 +58,19 @@ class Batch:
         size = self.chunk_size
         return [self.unique[i : i + size] for i in range(0, len(self.unique), size)]
 
-    def assemble(self, answers: Mapping[str, Outcome]) -> list[Row]:
+    def assemble(self, rows: Mapping[str, Row]) -> list[Row]:
         """One row per input position; a recipient the provider skipped fails, never passes."""
-        rows = {number: outcome.for_recipient(number) for number, outcome in answers.items()}
         return [
             rows.get(position) or _NO_ANSWER.for_recipient(position)
             if type(position) is str
             else position.as_row()  # type: ignore[union-attr]
             for position in self.positions
         ]
+
+
+def as_rows(results: Mapping[str, Outcome]) -> dict[str, Row]:
+    """A chunk's answers as result rows, keyed by recipient."""
+    return {number: outcome.for_recipient(number) for number, outcome in results.items()}
 
 
 def windows(items: Iterable[object], size: int) -> Iterator[list[object]]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from ._batch import Batch, failed, windows
+from ._batch import Answered, Batch, as_rows, failed, windows
 from ._config import ConfigFile, core_setting, load_config_file, resolve_settings
 from ._errors import ConfigurationError, ProviderError
 from ._http import Stats, run_async, run_sync
@@ -30,7 +30,6 @@ from ._models import (
     BatchResult,
     Capability,
     OptOut,
-    Outcome,
     Page,
     RecipientResult,
     Row,
@@ -176,10 +175,10 @@ class _ClientCore:
         raise error
 
     @staticmethod
-    def _assemble(batch: Batch, done: Iterable[tuple[Results, Stats]], stats: Stats) -> list[Row]:
-        answers: dict[str, Outcome] = {}
-        for results, spent in done:
-            answers.update(results)
+    def _assemble(batch: Batch, done: Iterable[Answered], stats: Stats) -> list[Row]:
+        answers: dict[str, Row] = {}
+        for rows, spent in done:
+            answers.update(rows)
             stats.merge(spent)
         return batch.assemble(answers)
 
@@ -347,10 +346,10 @@ class Client(_ClientCore):
         never sent, so one 401 is not repeated a thousand times.
         """
         halt = threading.Event()
-        pending: deque[tuple[Batch, list[Future[tuple[Results, Stats]]]]] = deque()
+        pending: deque[tuple[Batch, list[Future[Answered]]]] = deque()
         ahead = self._windows_ahead()
 
-        def finish(batch: Batch, futures: list[Future[tuple[Results, Stats]]]) -> list[Row]:
+        def finish(batch: Batch, futures: list[Future[Answered]]) -> list[Row]:
             try:
                 return self._assemble(batch, (f.result() for f in futures), stats)
             except _Halted:
@@ -378,12 +377,12 @@ class Client(_ClientCore):
 
     def _submit(
         self, operation: str, sender: str, chunk: Sequence[str], halt: threading.Event
-    ) -> Future[tuple[Results, Stats]]:
+    ) -> Future[Answered]:
         if self.max_concurrency > 1:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="optouts")
             return self._pool.submit(self._run_chunk, operation, sender, chunk, halt)
-        future: Future[tuple[Results, Stats]] = Future()
+        future: Future[Answered] = Future()
         try:
             future.set_result(self._run_chunk(operation, sender, chunk, halt))
         except Exception as error:
@@ -392,18 +391,19 @@ class Client(_ClientCore):
 
     def _run_chunk(
         self, operation: str, sender: str, chunk: Sequence[str], halt: threading.Event
-    ) -> tuple[Results, Stats]:
+    ) -> Answered:
         if halt.is_set():
             raise _Halted
         spent = Stats()
         try:
-            return self._run(self._job(operation, sender, chunk), spent), spent
+            results = self._run(self._job(operation, sender, chunk), spent)
         except Exception as error:
             try:
-                return self._chunk_failed(chunk, error), spent
+                results = self._chunk_failed(chunk, error)
             except BaseException:
                 halt.set()
                 raise
+        return as_rows(results), spent
 
     def _run(self, job: Exchange[Any], stats: Stats) -> Any:
         return run_sync(job, self._http, self.provider.auth, stats)
@@ -604,7 +604,7 @@ class AsyncClient(_ClientCore):
     ) -> AsyncIterator[list[Row]]:
         """Windows of rows in input order, while later windows' batches are in flight."""
         slots = asyncio.Semaphore(self.max_concurrency)
-        pending: deque[tuple[Batch, list[asyncio.Task[tuple[Results, Stats]]]]] = deque()
+        pending: deque[tuple[Batch, list[asyncio.Task[Answered]]]] = deque()
 
         def start(batch: Batch) -> None:
             tasks = [
@@ -626,7 +626,7 @@ class AsyncClient(_ClientCore):
             await _cancel([task for _, tasks in pending for task in tasks])
 
     async def _finish(
-        self, batch: Batch, tasks: list[asyncio.Task[tuple[Results, Stats]]], stats: Stats
+        self, batch: Batch, tasks: list[asyncio.Task[Answered]], stats: Stats
     ) -> list[Row]:
         try:
             done = [await task for task in tasks]
@@ -637,13 +637,16 @@ class AsyncClient(_ClientCore):
 
     async def _run_chunk(
         self, operation: str, sender: str, chunk: Sequence[str], slots: asyncio.Semaphore
-    ) -> tuple[Results, Stats]:
+    ) -> Answered:
         spent = Stats()
         async with slots:
             try:
-                return await self._run(self._job(operation, sender, chunk), spent), spent
+                results = await self._run(self._job(operation, sender, chunk), spent)
             except Exception as error:
-                return self._chunk_failed(chunk, error), spent
+                results = self._chunk_failed(chunk, error)
+        # Rows are made here, a chunk at a time, after the slot is free: made for a whole
+        # window at once, they held up every answer in flight for milliseconds.
+        return as_rows(results), spent
 
     async def _run(self, job: Exchange[Any], stats: Stats) -> Any:
         if self.provider.blocking:
