@@ -203,3 +203,25 @@ def test_a_time_in_the_future_is_a_bad_line(ledger: optouts.Client) -> None:
         ledger, csv_lines("+18005550100,+12025550101,opted-in,,2999-01-01T00:00:00Z")
     )
     assert report.errors == ((2, "updated_at '2999-01-01T00:00:00Z' is in the future"),)
+
+
+def test_columns_the_format_does_not_name_are_ignored(ledger: optouts.Client) -> None:
+    report = import_csv(
+        ledger,
+        csv_lines(
+            "+18005550100,+12025550101,opted-out,web form,a@example.com",
+            "+18005550100,+12025550102,opted-out,,,2001-01-01T00:00:00Z",
+            header="sender,recipient,status,notes,email",
+        ),
+    )
+    assert (report.applied, report.failed) == (2, 0)
+    assert {r.source for r in ledger.list(S)} == {"import"}
+
+
+def test_a_time_before_the_year_1_is_a_bad_line(ledger: optouts.Client) -> None:
+    report = import_csv(
+        ledger, csv_lines("+18005550100,+12025550101,opted-in,,0001-01-01T00:00:00+01:00")
+    )
+    assert report.errors == (
+        (2, "updated_at '0001-01-01T00:00:00+01:00' is before the year 1 in UTC"),
+    )

@@ -35,6 +35,8 @@ _STATUSES = {
 _FUTURE_ALLOWANCE = 24 * 3600 * 1_000_000
 """Clock skew tolerated in updated_at, in microseconds."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EARLIEST = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(microseconds=1)
+"""Times before this (0001-01-01 with an offset east of UTC) cannot be written back out."""
 _MICROSECOND = timedelta(microseconds=1)
 _E164_DIGITS = re.compile(r"\+[1-9][0-9]*").fullmatch
 
@@ -90,9 +92,11 @@ def parse(
     absent = [name for name in HEADER if name not in columns]
     positions = [columns[n] if n in columns else width + absent.index(n) for n in HEADER]
     rows: Iterator[list[str]] = reader
-    if absent:  # a row as long as the header gets empty cells for the absent columns
+    if absent:
+        # Cells past the known columns are dropped, then the absent ones added, empty; a
+        # short row stays short, so its missing cells are reported.
         pad = [""] * len(absent)
-        rows = (row + pad if len(row) >= width else row for row in reader)
+        rows = (row[:width] + pad if len(row) >= width else row for row in reader)
     pick = itemgetter(*positions)
     senders: dict[str, str] = {}  # a file names few senders: normalise each once
     prefixes: dict[str, Facts] = {}
@@ -123,8 +127,8 @@ def parse(
             source = source.strip() or default_source
             if at is None:
                 fields = (normal, int(recipient), opted_out, source, stamp, facts[1], False)
-            elif at > latest:
-                raise ValueError(f"updated_at {when!r} is in the future")
+            elif not _EARLIEST <= at <= latest:
+                raise ValueError(f"updated_at {when!r} is {_out_of_range(at, latest)}")
             else:
                 fields = (normal, int(recipient), opted_out, source, at, facts[1], True)
             changes.append(make(Change, fields))
@@ -160,6 +164,10 @@ def _recipient(value: str, region: str | None, prefixes: dict[str, Facts]) -> tu
         return number, (frozenset(), country_of(number))
     prefixes[number[:5]] = facts
     return number, facts
+
+
+def _out_of_range(at: int, latest: int) -> str:
+    return "in the future" if at > latest else "before the year 1 in UTC"
 
 
 def _latest_allowed() -> int:

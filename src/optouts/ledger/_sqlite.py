@@ -41,10 +41,13 @@ CREATE TEMP TABLE IF NOT EXISTS change_codes (
     code INTEGER PRIMARY KEY, sender_id INTEGER, opted_out INTEGER, country TEXT, source TEXT
 )
 """
+# json_extract, not ->>: the operator needs SQLite 3.38, older than some distributions ship.
 _MERGE = """
 INSERT INTO optouts (sender_id, recipient, opted_out, country, source, created_at, updated_at)
-SELECT c.sender_id, j.value ->> 1, c.opted_out, c.country, c.source, j.value ->> 2, j.value ->> 2
-FROM json_each(?2) AS j CROSS JOIN temp.change_codes AS c ON c.code = j.value ->> 0
+SELECT c.sender_id, json_extract(j.value, '$[1]'), c.opted_out, c.country, c.source,
+       json_extract(j.value, '$[2]'), json_extract(j.value, '$[2]')
+FROM json_each(?2) AS j
+CROSS JOIN temp.change_codes AS c ON c.code = json_extract(j.value, '$[0]')
 ORDER BY 1, 2, j.key
 ON CONFLICT (sender_id, recipient) DO UPDATE
 SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
