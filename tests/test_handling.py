@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
+from typing import Any
 
 import httpx
 import pytest
@@ -272,3 +277,92 @@ async def test_async_a_consent_event_and_a_ledger_opened_from_settings(
     monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", asetup.database)
     late = await asetup.azure.handle_inbound(OURS, CONSUMER, "START")
     assert (late.opted_out, late.recorded) == (False, True)
+
+
+def barrier(app: Any, arrived: list[int], both: asyncio.Event) -> Any:
+    """An ASGI app that answers only once two requests are in flight across its copies."""
+
+    async def gated(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            arrived.append(1)
+            if len(arrived) == 2:
+                both.set()
+            await asyncio.wait_for(both.wait(), timeout=2)
+        await app(scope, receive, send)
+
+    return gated
+
+
+async def test_async_targets_are_told_concurrently(asetup: AsyncSetup) -> None:
+    arrived: list[int] = []
+    both = asyncio.Event()
+    emulators = [AzureEmulator(), AzureEmulator()]
+    clients = [
+        optouts.AsyncClient(
+            "azure",
+            connection_string=e.connection_string("http://azure.test"),
+            http_client=httpx.AsyncClient(transport=httpx.ASGITransport(barrier(e, arrived, both))),
+            retry=optouts.RetryPolicy(attempts=1),
+        )
+        for e in emulators
+    ]
+    # one after the other, the first request would wait for a second that never comes
+    handled = await asetup.ledger.handle_inbound(OURS, CONSUMER, "STOP", targets=clients)
+    assert [(t.added, t.failed) for t in handled.targets] == [(1, 0), (1, 0)]
+    for client in clients:
+        await client.aclose()
+
+
+async def test_async_an_unexpected_error_is_raised_after_every_target_finished(
+    asetup: AsyncSetup,
+) -> None:
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("a bug in a plugin")
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.2)
+        await asetup.azure_emulator(scope, receive, send)
+
+    failing = optouts.AsyncClient(
+        "azure",
+        connection_string=asetup.azure_emulator.connection_string("http://azure.test"),
+        http_client=httpx.AsyncClient(transport=httpx.ASGITransport(broken)),
+    )
+    patient = optouts.AsyncClient(
+        "azure",
+        connection_string=asetup.azure_emulator.connection_string("http://azure.test"),
+        http_client=httpx.AsyncClient(transport=httpx.ASGITransport(slow)),
+    )
+    with pytest.raises(RuntimeError, match="bug in a plugin"):
+        await asetup.ledger.handle_inbound(OURS, CONSUMER, "STOP", targets=[failing, patient])
+    # the slow target was not abandoned: its answer is in, and confirmed
+    assert asetup.azure_emulator.opted_out(OURS) == {CONSUMER}
+    assert asetup.confirmations() == [("azure", True)]
+    await failing.aclose()
+    await patient.aclose()
+
+
+async def test_async_opening_the_ledger_never_blocks_the_event_loop(
+    asetup: AsyncSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", asetup.database)
+    writer = sqlite3.connect(asetup.database, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # another process writing, for a while
+    threading.Timer(0.6, writer.rollback).start()
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while len(gaps) < 1000:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticking = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0.05)  # ticking
+    handled = await asetup.azure.handle_inbound(OURS, CONSUMER, "STOP")
+    ticking.cancel()
+    writer.close()
+    assert handled.recorded
+    assert max(gaps) < 0.3  # the loop kept running while the ledger waited for the lock

@@ -558,7 +558,7 @@ class AsyncClient(_ClientCore):
 
         The ledger's work runs in a thread; the targets are told concurrently.
         """
-        from ._handling import handle_event_async
+        from ._handling import handle_event_async, open_async
         from .inbound import InboundMessage
         from .ledger import LocalProvider
 
@@ -572,7 +572,7 @@ class AsyncClient(_ClientCore):
         )
         if isinstance(self.provider, LocalProvider):
             return await handle_event_async(self, message, targets=targets, keywords=keywords)
-        async with AsyncClient("local", config=self.config_path) as ledger:
+        async with await open_async("local", self.config_path) as ledger:
             return await handle_event_async(ledger, message, targets=targets, keywords=keywords)
 
     def stream(

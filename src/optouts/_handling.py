@@ -9,6 +9,7 @@ whose acceptance is confirmed in the ledger like a sync's.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from contextlib import AsyncExitStack, ExitStack
 from datetime import datetime, timedelta, timezone
@@ -79,10 +80,16 @@ async def handle_event_async(
     opted_out = handled.opted_out
     async with AsyncExitStack() as opened:
         clients = [await _async_client(target, ledger, opened) for target in targets]
-        summaries = await asyncio.gather(
-            *(_carry_async(store, client, event, opted_out) for client in clients)
+        # Every target finishes (none is left writing after an error is raised); then the
+        # first unexpected error, if any, is raised.
+        outcomes = await asyncio.gather(
+            *(_carry_async(store, client, event, opted_out) for client in clients),
+            return_exceptions=True,
         )
-    return attrs.evolve(handled, targets=tuple(summaries))
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return attrs.evolve(handled, targets=tuple(o for o in outcomes if isinstance(o, TargetSummary)))
 
 
 def _store(ledger: Client | AsyncClient) -> LedgerStore:
@@ -135,7 +142,12 @@ async def _async_client(
 ) -> AsyncClient:
     if isinstance(target, AsyncClient):
         return target
-    return await opened.enter_async_context(AsyncClient(target, config=ledger.config_path))
+    return await opened.enter_async_context(await open_async(target, ledger.config_path))
+
+
+async def open_async(provider: str, config: str | os.PathLike[str] | None) -> AsyncClient:
+    """A client opened in a thread: opening the ledger may wait on another writer's lock."""
+    return await asyncio.to_thread(AsyncClient, provider, config=config)
 
 
 def _carry(
