@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optouts import InvalidNumber
-from optouts._numbers import country_of, is_e164, normalize, normalize_sender
+from optouts._numbers import _country_by_prefix, country_of, is_e164, normalize, normalize_sender
 
 
 @pytest.mark.parametrize(
@@ -125,3 +125,10 @@ def test_bad_senders_are_refused(sender: str) -> None:
 )
 def test_country_of(number: str, country: str | None) -> None:
     assert country_of(number) == country
+
+
+def test_the_country_of_an_area_code_does_not_depend_on_the_first_number_seen() -> None:
+    # phonenumbers places this toll-free number in DO; the code +1 800 itself is US
+    _country_by_prefix.pop("+1800", None)
+    assert country_of("+18001049746") == "US"
+    assert country_of("+18004008599") == "US"

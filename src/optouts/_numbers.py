@@ -185,16 +185,13 @@ def country_of(number: str) -> str | None:
 
 
 def _nanp_region(number: str) -> str:
-    """The region of a +1 number's area code.
+    """The region of a +1 number's area code, asked with a typical number of that code.
 
-    Asked of phonenumbers with the number itself, and if it cannot place that one (an
-    unassigned exchange), with a typical number of the same area code, so that one odd
-    number never decides the country of a whole area code.
+    Never with the number itself: the answer is cached for the whole area code, and
+    phonenumbers places some numbers of shared codes elsewhere (a few +1 800 numbers in
+    the Dominican Republic), so the first number seen would decide for all that follow.
     """
-    placed = _region_by_phonenumbers(number, "")
-    if not placed:
-        placed = _region_by_phonenumbers(f"{number[:5]}2345678", "US")
-    return placed
+    return _region_by_phonenumbers(f"{number[:5]}2345678", "US")
 
 
 def _region_by_phonenumbers(number: str, fallback: str) -> str:
