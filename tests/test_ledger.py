@@ -502,3 +502,29 @@ def test_fifty_thousand_recipients_in_one_call(client: Client, database: str) ->
     assert query(database, "SELECT count(*) FROM history") == [(50_000,)]
     checked = client.check(SENDER, shuffled[:1_000] + numbers(9_000_000, 10))
     assert [r.opted_out for r in checked] == [True] * 1_000 + [False] * 10
+
+
+def test_apply_all_stops_at_a_failed_write_and_keeps_what_was_committed(database: str) -> None:
+    from optouts.ledger import Change
+
+    store = SQLiteLedger(database)
+    merge = store._merge
+    calls: list[int] = []
+
+    def failing_second(prepared: Any) -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        return merge(prepared)
+
+    store._merge = failing_second  # type: ignore[method-assign]
+    batches = [[Change("+18005550100", 12025550100 + n, True, "csv", 1, "US")] for n in range(4)]
+    counts = store.apply_all(iter(batches))
+    assert next(counts) == 1
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        next(counts)
+    store._merge = merge  # type: ignore[method-assign]
+    held = store.held("+18005550100", [12025550100 + n for n in range(4)])
+    assert set(held) == {12025550100}  # the first batch only: nothing after the failure
+    assert len(calls) == 2
+    store.close()
