@@ -41,8 +41,13 @@ class Batch:
         cls, recipients: Iterable[object], chunk_size: int, default_region: str | None
     ) -> Batch:
         """Normalise every recipient; invalid ones become failed results, duplicates one entry."""
-        positions: list[str | RecipientResult] = []
-        append = positions.append
+        batch = cls([], [], chunk_size)
+        batch.extend(recipients, default_region)
+        return batch.seal()
+
+    def extend(self, recipients: Iterable[object], default_region: str | None) -> None:
+        """Normalise more input into this window (an async client does it in slices)."""
+        append = self.positions.append
         for raw in recipients:
             if type(raw) is str and is_e164(raw):  # the fast path for well-formed input
                 append(raw)
@@ -51,8 +56,11 @@ class Batch:
                 append(normalize(raw, default_region))
             except InvalidNumber as exc:
                 append(RecipientResult(str(raw), ok=False, error=exc.reason))
-        unique = dict.fromkeys(p for p in positions if type(p) is str)
-        return cls(positions, list(unique), chunk_size)
+
+    def seal(self) -> Batch:
+        """Done extending: list each valid recipient once, in first-seen order."""
+        self.unique = list(dict.fromkeys(p for p in self.positions if type(p) is str))
+        return self
 
     def chunks(self) -> list[Sequence[str]]:
         size = self.chunk_size

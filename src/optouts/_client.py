@@ -56,6 +56,8 @@ _WINDOW_CHUNKS = 2
 """Provider batches one window of input holds at least."""
 _MIN_WINDOW = 10_000
 """Recipients one window holds at least: the span within which duplicates are sent once."""
+_SLICE = 1_000
+"""Recipients an async client normalises between two looks at the event loop."""
 _AHEAD = 50_000
 """Recipients that may be in flight or waiting behind the oldest unfinished window."""
 
@@ -615,7 +617,7 @@ class AsyncClient(_ClientCore):
 
         ahead = self._windows_ahead()
         try:
-            for batch in self._windows(recipients):
+            async for batch in self._windows_in_slices(recipients):
                 start(batch)
                 await asyncio.sleep(0)  # let batches in flight read their answers
                 while pending and (len(pending) > ahead or _done(pending[0][1])):
@@ -624,6 +626,16 @@ class AsyncClient(_ClientCore):
                 yield await self._finish(*pending.popleft(), stats)
         finally:
             await _cancel([task for _, tasks in pending for task in tasks])
+
+    async def _windows_in_slices(self, recipients: Iterable[object]) -> AsyncIterator[Batch]:
+        """Like ``_windows``, letting the loop read answers between slices of a window:
+        preparing 10,000 numbers in one go would hold up every answer in flight."""
+        for items in windows(recipients, self._window_size()):
+            batch = Batch([], [], self.provider.max_batch)
+            for start in range(0, len(items), _SLICE):
+                batch.extend(items[start : start + _SLICE], self.default_region)
+                await asyncio.sleep(0)
+            yield batch.seal()
 
     async def _finish(
         self, batch: Batch, tasks: list[asyncio.Task[Answered]], stats: Stats
