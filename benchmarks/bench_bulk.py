@@ -150,9 +150,14 @@ def bench_latency(scale: float) -> dict[str, Any]:
     recipients = numbers(count)
     bound = CONCURRENCY * BATCH / LATENCY
     with emulator_process("--latency", str(LATENCY)) as connection_string:
-        async_s, result = asyncio.run(timed_check(connection_string, recipients))
-        sync_s = timed_check_sync(connection_string, recipients)
-        raw_s = asyncio.run(raw_script(connection_string, recipients))
+        asyncio.run(raw_script(connection_string, recipients[:5_000]))  # warm both sides
+        async_runs, sync_runs, raw_runs = [], [], []
+        for _ in range(2):  # alternate, keep the best of each: the machine is shared
+            raw_runs.append(asyncio.run(raw_script(connection_string, recipients)))
+            elapsed, result = asyncio.run(timed_check(connection_string, recipients))
+            async_runs.append(elapsed)
+            sync_runs.append(timed_check_sync(connection_string, recipients))
+        async_s, sync_s, raw_s = min(async_runs), min(sync_runs), min(raw_runs)
         sample = recipients[:100]
         loop_s = asyncio.run(plain_loop(connection_string, sample))
     return {
