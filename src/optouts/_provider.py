@@ -20,7 +20,7 @@ import attrs
 import httpx
 
 from ._config import Setting, Settings
-from ._errors import UnsupportedOperation
+from ._errors import OptOutError, UnsupportedOperation
 from ._models import Capability, Outcome, Page, Status
 
 __all__ = ["Exchange", "Note", "Provider", "Results", "Sleep", "StatusFilter"]
@@ -113,6 +113,15 @@ class Provider:
         """Release what the provider holds (revoke tokens, close databases)."""
         return
         yield  # pragma: no cover - makes this a generator
+
+    def refuses(self, operation: str, sender: str) -> OptOutError | None:
+        """The error ``operation`` raises for ``sender`` before sending anything, or None.
+
+        For senders a vendor cannot take at all (Azure has no account-wide ``*``). A sync's
+        dry run asks this rather than running the operation; raise the same object from
+        the operation, so the two cannot disagree.
+        """
+        return None
 
     def unsupported(self, capability: Capability) -> UnsupportedOperation:
         return UnsupportedOperation(self.name, capability.value, self.hints.get(capability, ""))

@@ -5,13 +5,13 @@ the Python twin of the stores' SQL), confirms the listed states at the source, t
 each target the states it has not confirmed. The rehearsal reads the ledger's current
 states and confirmations, applies the same rule in memory to the pairs the source listed,
 and plans the sends from the result, so the plan matches what a real run would send.
-Memory grows with the pairs whose state would change (and, when the source is also a
-target, with every listed pair).
+Memory grows with the pairs whose state would change, about 300 bytes each (and, when the
+source is also a target, with every listed pair), where a real run holds one page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from .ledger import Change, LedgerStore
 from .ledger._base import Held, takes
@@ -67,7 +67,9 @@ class Rehearsal:
         # The source is told what it listed (a real run confirms it there): only the pairs
         # where the ledger keeps a different state go back to it.
         listed = self.listed if target == self.source else None
-        touched = set(self.changed) | set(listed or ())
+        touched: set[Pair] | dict[Pair, Held] = (
+            self.changed if listed is None else set(self.changed) | set(listed)
+        )
         after: tuple[int, int] | None = None
         while rows := self.store.pending(target, after=after, limit=_PENDING_PAGE):
             groups: dict[tuple[str, bool], list[int]] = {}
@@ -81,7 +83,7 @@ class Rehearsal:
         yield from self._pending_among(touched, target, listed)
 
     def _pending_among(
-        self, pairs: set[Pair], target: str, listed: dict[Pair, bool] | None
+        self, pairs: Iterable[Pair], target: str, listed: dict[Pair, bool] | None
     ) -> Iterator[tuple[str, bool, list[int]]]:
         """Of the pairs the run touches: those whose final state the target does not hold."""
         by_sender: dict[str, list[int]] = {}

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -42,6 +42,7 @@ __all__ = ["SyncSummary", "TargetSummary", "sync"]
 
 logger = logging.getLogger("optouts")
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _PENDING_PAGE = 10_000
 _SHOWN = 5
 """Rows a dry run shows per target."""
@@ -89,7 +90,7 @@ def _micros(record: OptOut) -> int | None:
         return None
     if when.tzinfo is None:  # a vendor time without an offset is UTC, never local time
         when = when.replace(tzinfo=timezone.utc)
-    return int(when.timestamp() * 1_000_000)
+    return (when - _EPOCH) // timedelta(microseconds=1)  # exact, unlike a float
 
 
 def _change(record: OptOut, source: str, now: int) -> Change:
@@ -216,7 +217,7 @@ class _Pull:
         self.recorded_out = self.recorded_in = 0
 
     def run(self) -> None:
-        cursor = None if self.dry_run else self.store.get_state(self.key)
+        cursor = self.store.get_state(self.key)  # a dry run resumes where the real run would
         seen: set[str] = set()
         if cursor:
             logger.info("resuming the listing of %s from its checkpoint", self.name)
@@ -264,10 +265,12 @@ class _Pull:
             return
         self.recorded_out += self.store.apply([c for c in changes if c.opted_out])
         self.recorded_in += self.store.apply([c for c in changes if not c.opted_out])
-        # The source holds these states: it must not be sent them back as a target.
+        # The source holds these states: it must not be sent them back as a target. A pair
+        # listed twice holds the state listed last.
+        held_by_source = {(c.sender, c.recipient): c.opted_out for c in changes}
         by_state: dict[tuple[str, bool], list[int]] = {}
-        for c in changes:
-            by_state.setdefault((c.sender, c.opted_out), []).append(c.recipient)
+        for (sender, recipient), opted_out in held_by_source.items():
+            by_state.setdefault((sender, opted_out), []).append(recipient)
         for (sender, opted_out), recipients in by_state.items():
             self.store.confirm(self.name, sender, recipients, opted_out=opted_out, at=now)
 
@@ -307,7 +310,6 @@ class _Push:
         self.stopped = False
         self.first: list[tuple[str, str, str]] = []
         self.notes: list[str] = []
-        self._refusals: dict[tuple[str, str], str | None] = {}
 
     def run(self) -> TargetSummary:
         if self.rehearsal is not None:
@@ -341,9 +343,9 @@ class _Push:
             self._skip(recipients, f"{self.name} cannot {action}")
             return
         if self.dry_run:
-            refusal = self._refusal(action, sender, numbers[0])
+            refusal = self.client.provider.refuses(action, sender)
             if refusal is not None:
-                self._skip(recipients, refusal)
+                self._skip(recipients, str(refusal))
                 return
             self.counts["added" if opted_out else "removed"] += len(recipients)
             room = _SHOWN - len(self.first)
@@ -385,23 +387,6 @@ class _Push:
         if action == "add":
             return self.client.add(sender, numbers)
         return self.client.remove(sender, numbers)
-
-    def _refusal(self, action: str, sender: str, recipient: str) -> str | None:
-        """Whether the target refuses this sender outright (Azure and ``*``), found by running
-        its exchange up to the first request, which is never sent."""
-        key = (action, sender)
-        if key not in self._refusals:
-            job = getattr(self.client.provider, action)(sender, [recipient])
-            try:
-                next(job)
-                self._refusals[key] = None
-            except StopIteration:
-                self._refusals[key] = None
-            except (InvalidNumber, UnsupportedOperation) as error:
-                self._refusals[key] = str(error)
-            finally:
-                job.close()
-        return self._refusals[key]
 
     def _skip(self, recipients: Sequence[int], why: str) -> None:
         self.counts["skipped"] += len(recipients)

@@ -388,6 +388,9 @@ def test_published_error_examples_raise(examples: dict[str, Any]) -> None:
 
 def test_the_every_sender_wildcard_is_refused_before_sending(client_for: Any) -> None:
     recorder = Recorder(ok_items)
-    with pytest.raises(optouts.InvalidNumber, match="per sender"):
-        client_for(recorder).check("*", [A])
+    client = client_for(recorder)
+    with pytest.raises(optouts.InvalidNumber, match="per sender") as refused:
+        client.check("*", [A])
     assert recorder.requests == []
+    assert str(client.provider.refuses("add", "*")) == str(refused.value)  # what a dry run is told
+    assert client.provider.refuses("add", "+18005550100") is None

@@ -178,10 +178,15 @@ def test_wildcard_opt_out_applies_to_every_sender(
 
 def test_v1_accepts_wildcard_changes(sync_client: optouts.Client) -> None:
     (recipient,) = numbers(1)
-    if provider_of(sync_client).api == "consents":
-        with pytest.raises(UnsupportedOperation):
+    provider = provider_of(sync_client)
+    if provider.api == "consents":
+        refusal = provider.refuses("add", "*")
+        assert isinstance(refusal, UnsupportedOperation)  # what a dry run is told
+        with pytest.raises(UnsupportedOperation) as refused:
             sync_client.add("*", [recipient])
+        assert str(refused.value) == str(refusal)
         return
+    assert provider.refuses("add", "*") is None
     assert sync_client.add("*", [recipient]).ok
     assert [item.opted_out for item in sync_client.check(OTHER, [recipient])] == [True]
 

@@ -19,6 +19,7 @@ from optouts import (
     ConfigurationError,
     Exchange,
     InvalidNumber,
+    OptOutError,
     Provider,
     Results,
     Secret,
@@ -176,6 +177,14 @@ class AzureProvider(Provider):
             },
         )
 
+    def refuses(self, operation: str, sender: str) -> OptOutError | None:  # noqa: ARG002
+        # every operation needs one sender number
+        if sender == _EVERY_SENDER:
+            return InvalidNumber(
+                sender, "Azure keeps opt-outs per sender; name the number or short code"
+            )
+        return None
+
     def add(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
         return self._exchange("add", sender, recipients)
 
@@ -188,10 +197,9 @@ class AzureProvider(Provider):
     def _exchange(
         self, operation: Operation, sender: str, recipients: Sequence[str]
     ) -> Exchange[Results]:
-        if sender == _EVERY_SENDER:
-            raise InvalidNumber(
-                sender, "Azure keeps opt-outs per sender; name the number or short code"
-            )
+        refusal = self.refuses(operation, sender)
+        if refusal is not None:
+            raise refusal
         response = yield self.build_request(operation, sender, recipients)
         if response is None:  # pragma: no cover - the runners always answer a request
             raise RuntimeError("the exchange got no response")

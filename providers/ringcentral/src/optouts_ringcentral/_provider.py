@@ -34,6 +34,7 @@ from optouts import (
     InvalidCursor,
     Note,
     OptOut,
+    OptOutError,
     Outcome,
     Page,
     Provider,
@@ -295,6 +296,16 @@ class RingCentralProvider(Provider):
         items, next_token = yield from self._page(sender, status, page_size, token)
         return Page(tuple(items), encode_cursor(self.api, next_token) if next_token else None)
 
+    def refuses(self, operation: str, sender: str) -> OptOutError | None:
+        if operation in ("add", "remove") and not self.v1 and sender == WILDCARD:
+            return UnsupportedOperation(
+                self.name,
+                operation,
+                "the consents API needs a sender number; "
+                "for account-wide ('*') changes use api='a2p-sms'",
+            )
+        return None
+
     def add(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
         return (yield from self._assign(sender, recipients, opt_out=True))
 
@@ -304,13 +315,9 @@ class RingCentralProvider(Provider):
     def _assign(
         self, sender: str, recipients: Sequence[str], *, opt_out: bool
     ) -> Exchange[Results]:
-        if not self.v1 and sender == WILDCARD:
-            raise UnsupportedOperation(
-                self.name,
-                "add" if opt_out else "remove",
-                "the consents API needs a sender number; "
-                "for account-wide ('*') changes use api='a2p-sms'",
-            )
+        refusal = self.refuses("add" if opt_out else "remove", sender)
+        if refusal is not None:
+            raise refusal
         results: dict[str, Outcome] = {}
         size = _v1.BULK_ASSIGN_MAX if self.v1 else _v2.PATCH_MAX
         for start in range(0, len(recipients), size):

@@ -1,0 +1,157 @@
+"""A sync's dry run against the real run: the same counts, and nothing written or sent.
+
+In-process providers script the listing page by page (duplicates within and across
+pages, undated records, account-wide ``*``), and record every add or remove they get.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+import optouts
+from optouts import (
+    Capability,
+    Exchange,
+    InvalidNumber,
+    OptOut,
+    OptOutError,
+    Outcome,
+    Page,
+    Provider,
+    Results,
+    Status,
+    StatusFilter,
+)
+from optouts.ledger import Change, LocalProvider
+
+S1, S2 = "+16505550100", "+16505550111"
+BASE = datetime(2026, 6, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class Recording(Provider):
+    """Adds and removes in memory and notes each call; a sync's dry run must make none."""
+
+    name: ClassVar[str] = "target"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.ADD, Capability.REMOVE})
+    blocking: ClassVar[bool] = True  # its work happens in the operation itself: no probing
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, tuple[str, ...]]] = []
+
+    def refuses(self, operation: str, sender: str) -> OptOutError | None:
+        return InvalidNumber(sender, "no account-wide list here") if sender == "*" else None
+
+    def add(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
+        return self._change("add", sender, recipients)
+        yield  # pragma: no cover - makes this an exchange
+
+    def remove(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
+        return self._change("remove", sender, recipients)
+        yield  # pragma: no cover - makes this an exchange
+
+    def _change(self, operation: str, sender: str, recipients: Sequence[str]) -> Results:
+        refusal = self.refuses(operation, sender)
+        if refusal is not None:
+            raise refusal
+        self.calls.append((operation, sender, tuple(recipients)))
+        outcome = Outcome.OPTED_OUT if operation == "add" else Outcome.NOT_OPTED_OUT
+        return dict.fromkeys(recipients, outcome)
+
+
+class Scripted(Recording):
+    """A source whose listing is given page by page; it can be a target too."""
+
+    name: ClassVar[str] = "scripted"
+    capabilities: ClassVar[frozenset[Capability]] = Recording.capabilities | {Capability.LIST}
+    max_page_size: ClassVar[int] = 100
+
+    def __init__(self, pages: list[list[OptOut]]) -> None:
+        super().__init__()
+        self.pages = pages
+
+    def refuses(self, operation: str, sender: str) -> OptOutError | None:
+        return None
+
+    def list_page(
+        self, sender: str | None, status: StatusFilter, page_size: int, cursor: str | None
+    ) -> Exchange[Page]:
+        index = int(cursor or 0)
+        following = str(index + 1) if index + 1 < len(self.pages) else None
+        return Page(tuple(self.pages[index]), following)
+        yield  # pragma: no cover - makes this an exchange
+
+
+def micros(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def tables(database: str) -> dict[str, list[tuple[Any, ...]]]:
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        return {
+            name: sorted(db.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
+            for name in ("senders", "optouts", "history", "confirmations", "sync_state")
+        }
+
+
+def counts(summary: optouts.SyncSummary) -> dict[str, tuple[int, int, int, int]]:
+    return {t.target: (t.added, t.removed, t.skipped, t.failed) for t in summary.targets}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_dry_run_counts_what_the_real_run_does_and_changes_nothing(
+    tmp_path: Path, seed: int
+) -> None:
+    rng = random.Random(seed)
+    pool = [(sender, f"+1202555{n:04d}") for sender in (S1, S2, "*") for n in range(5)]
+
+    def record() -> OptOut:
+        sender, number = rng.choice(pool)
+        when = None if rng.random() < 0.3 else BASE + timedelta(minutes=rng.randrange(6))
+        status = rng.choice([Status.OPTED_OUT, Status.OPTED_IN])
+        return OptOut(sender, number, status, updated_at=when, provider="scripted")
+
+    pages = [[record() for _ in range(rng.randrange(7))] for _ in range(rng.randint(1, 3))]
+    source, target = Scripted(pages), Recording()
+    database = str(tmp_path / "ledger.db")
+    with optouts.Client("local", database=database) as ledger:
+        assert isinstance(ledger.provider, LocalProvider)
+        store = ledger.provider.ledger
+        for sender, number in rng.sample(pool, 8):  # what the ledger knew before
+            change = Change(
+                sender,
+                int(number[1:]),
+                rng.random() < 0.6,
+                rng.choice(["scripted", "api"]),
+                micros(BASE + timedelta(minutes=rng.randrange(6))),
+                "US",
+                rng.random() < 0.7,
+            )
+            store.apply([change])
+            for name in ("target", "scripted"):
+                if rng.random() < 0.4:
+                    state = rng.random() < 0.5
+                    store.confirm(name, sender, [change.recipient], opted_out=state, at=1)
+        if len(pages) > 1 and rng.random() < 0.3:  # an interrupted run left a checkpoint
+            store.put_state("pull:scripted:cursor", "1")
+        with optouts.Client(source) as source_client, optouts.Client(target) as target_client:
+            targets = [target_client, ledger]
+            if seed % 3 == 0:
+                targets.insert(0, source_client)
+            before = tables(database)
+            plan = optouts.sync(source_client, targets, ledger=ledger, dry_run=True)
+            assert tables(database) == before
+            assert source.calls == target.calls == []
+            done = optouts.sync(source_client, targets, ledger=ledger)
+    assert (plan.listed, plan.recorded) == (done.listed, done.recorded)
+    assert counts(plan) == counts(done)
+    sent = sum(len(recipients) for _, _, recipients in target.calls)
+    assert sent == counts(done)["target"][0] + counts(done)["target"][1]
