@@ -366,3 +366,34 @@ async def test_async_opening_the_ledger_never_blocks_the_event_loop(
     writer.close()
     assert handled.recorded
     assert max(gaps) < 0.3  # the loop kept running while the ledger waited for the lock
+
+
+async def test_async_a_client_opened_for_a_cancelled_call_is_closed(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optouts import _handling
+
+    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", database)
+    writer = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE IF NOT EXISTS held (x)")
+    writer.execute("BEGIN IMMEDIATE")  # opening the ledger waits on this lock
+    closed: list[optouts.AsyncClient] = []
+    real_aclose = optouts.AsyncClient.aclose
+
+    async def tracked_aclose(self: optouts.AsyncClient) -> None:
+        closed.append(self)
+        await real_aclose(self)
+
+    monkeypatch.setattr(optouts.AsyncClient, "aclose", tracked_aclose)
+    opening = asyncio.ensure_future(_handling.open_async("local", None))
+    await asyncio.sleep(0.1)
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    writer.rollback()  # the thread now finishes opening the client nobody will use
+    for _ in range(200):
+        if closed:
+            break
+        await asyncio.sleep(0.01)
+    writer.close()
+    assert len(closed) == 1

@@ -146,8 +146,27 @@ async def _async_client(
 
 
 async def open_async(provider: str, config: str | os.PathLike[str] | None) -> AsyncClient:
-    """A client opened in a thread: opening the ledger may wait on another writer's lock."""
-    return await asyncio.to_thread(AsyncClient, provider, config=config)
+    """A client opened in a thread: opening the ledger may wait on another writer's lock.
+
+    If the caller is cancelled meanwhile, the client the thread still opens is closed.
+    """
+    opening = asyncio.ensure_future(asyncio.to_thread(AsyncClient, provider, config=config))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_orphan)
+        raise
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_orphan(opening: asyncio.Future[AsyncClient]) -> None:
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    task = asyncio.ensure_future(opening.result().aclose())
+    _closing.add(task)  # held until done: the loop keeps only weak references to tasks
+    task.add_done_callback(_closing.discard)
 
 
 def _carry(
