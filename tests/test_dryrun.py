@@ -155,3 +155,17 @@ def test_a_dry_run_counts_what_the_real_run_does_and_changes_nothing(
     assert counts(plan) == counts(done)
     sent = sum(len(recipients) for _, _, recipients in target.calls)
     assert sent == counts(done)["target"][0] + counts(done)["target"][1]
+
+
+def test_a_dry_run_creates_no_ledger_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optouts.cli import run
+
+    missing = tmp_path / "not-yet" / "ledger.db"
+    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", str(missing))
+    assert run(["sync", "--source", "local", "--target", "local", "--dry-run"]) == 0
+    source = Scripted([[OptOut(S1, "+12025550001", Status.OPTED_OUT, provider="scripted")]])
+    with optouts.Client(source) as source_client:
+        plan = optouts.sync(source_client, ["local"], dry_run=True)
+    assert plan.recorded == 1  # planned against an empty ledger
+    assert not missing.exists()
+    assert not missing.parent.exists()

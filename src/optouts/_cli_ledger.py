@@ -20,7 +20,7 @@ from ._client import Client
 from ._csvio import export_csv, import_csv
 from ._errors import ConfigurationError
 from ._numbers import normalize
-from ._sync import SyncSummary, sync
+from ._sync import SyncSummary, ledger_for_plan, sync
 from .ledger import LocalProvider
 
 if TYPE_CHECKING:
@@ -40,6 +40,12 @@ def _ledger(options: _Options) -> Client:
     return Client("local", config=options.config, default_region=options.default_region, **settings)
 
 
+def _ledger_for_plan(options: _Options) -> Client:
+    """As ``_ledger``, but never creating the ledger's file (an empty one plans the same)."""
+    settings = options.settings if options.provider in (None, "local") else {}
+    return ledger_for_plan(config=options.config, default_region=options.default_region, **settings)
+
+
 @click.command(name="sync")
 @click.option("--source", required=True, help="Provider to read every record from (must list).")
 @click.option("--target", "targets", multiple=True, required=True, help="Provider to update.")
@@ -47,7 +53,8 @@ def _ledger(options: _Options) -> Client:
 @click.pass_obj
 def sync_command(options: _Options, source: str, targets: tuple[str, ...], dry_run: bool) -> int:
     """Carry opt-outs from SOURCE to every TARGET through the ledger (resumable)."""
-    with _ledger(options) as ledger:
+    opened = _ledger_for_plan(options) if dry_run else _ledger(options)
+    with opened as ledger:
         summary = sync(source, list(targets), ledger=ledger, dry_run=dry_run)
     _print_summary(options.output, summary)
     return 0 if summary.ok else 1

@@ -15,15 +15,18 @@ nothing but the source's list pages.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from ._client import Client
+from ._config import load_config_file, resolve_settings
 from ._errors import (
     AuthenticationError,
     ConfigurationError,
@@ -145,7 +148,12 @@ def sync(
                 return value
             return opened.enter_context(Client(value, config=config))
 
-        hub = ledger or client("local")
+        if ledger is not None:
+            hub = ledger
+        elif dry_run:
+            hub = opened.enter_context(ledger_for_plan(config=None))
+        else:
+            hub = client("local")
         if isinstance(source, str) and source == hub.provider.name:
             source_client = hub
         else:
@@ -154,6 +162,19 @@ def sync(
             hub if isinstance(t, str) and t == hub.provider.name else client(t) for t in targets
         ]
         return _sync(source_client, target_clients, hub, dry_run, progress)
+
+
+def ledger_for_plan(
+    *, config: str | os.PathLike[str] | None, default_region: str | None = None, **settings: Any
+) -> Client:
+    """The configured ledger, or an empty one in memory when its SQLite file does not exist
+    yet: a dry run must not create files, and an empty ledger plans the same."""
+    resolved = resolve_settings("local", LocalProvider.settings, settings, load_config_file(config))
+    database = LocalProvider.database_of(resolved)
+    is_file = "://" not in database and database != ":memory:"
+    if is_file and not Path(database).expanduser().exists():
+        settings = {**settings, "database": ":memory:"}
+    return Client("local", config=config, default_region=default_region, **settings)
 
 
 def _sync(

@@ -71,9 +71,13 @@ class LocalProvider(Provider):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalProvider:
+        return cls(open_store(cls.database_of(settings)), source=settings["source"])
+
+    @staticmethod
+    def database_of(settings: Settings) -> str:
+        """The database the settings name: the ``database`` setting, else the default file."""
         given = settings["database"]
-        database = given.reveal() if given else str(user_data_dir() / "ledger.db")
-        return cls(open_store(database), source=settings["source"])
+        return given.reveal() if given else str(user_data_dir() / "ledger.db")
 
     def __repr__(self) -> str:
         return f"<LocalProvider database={self.ledger.location!r}>"
