@@ -397,3 +397,24 @@ async def test_async_a_client_opened_for_a_cancelled_call_is_closed(
         await asyncio.sleep(0.01)
     writer.close()
     assert len(closed) == 1
+
+
+async def test_async_a_target_cancelled_on_its_own_is_reported_failed(
+    asetup: AsyncSetup,
+) -> None:
+    async def cancelled(scope: Any, receive: Any, send: Any) -> None:
+        raise asyncio.CancelledError  # as if something cancelled this target's task
+
+    stopped = optouts.AsyncClient(
+        "azure",
+        connection_string=asetup.azure_emulator.connection_string("http://azure.test"),
+        http_client=httpx.AsyncClient(transport=httpx.ASGITransport(cancelled)),
+    )
+    handled = await asetup.ledger.handle_inbound(
+        OURS, CONSUMER, "STOP", targets=[stopped, asetup.azure]
+    )
+    assert [(t.added, t.failed, t.notes) for t in handled.targets] == [
+        (0, 1, ("cancelled",)),
+        (1, 0, ()),
+    ]
+    await stopped.aclose()

@@ -86,10 +86,16 @@ async def handle_event_async(
             *(_carry_async(store, client, event, opted_out) for client in clients),
             return_exceptions=True,
         )
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
+    summaries: list[TargetSummary] = []
+    for client, outcome in zip(clients, outcomes, strict=True):
+        if isinstance(outcome, asyncio.CancelledError):
+            # this target alone was cancelled (the caller's cancellation raises above)
+            summaries.append(TargetSummary(client.provider.name, failed=1, notes=("cancelled",)))
+        elif isinstance(outcome, BaseException):
             raise outcome
-    return attrs.evolve(handled, targets=tuple(o for o in outcomes if isinstance(o, TargetSummary)))
+        else:
+            summaries.append(outcome)
+    return attrs.evolve(handled, targets=tuple(summaries))
 
 
 def _store(ledger: Client | AsyncClient) -> LedgerStore:
