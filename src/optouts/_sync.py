@@ -196,15 +196,19 @@ def _sync(
     if dry_run:
         keep_listed = any(t.provider.name == source.provider.name for t in targets)
         rehearsal = Rehearsal(store, source=source.provider.name, keep_listed=keep_listed)
-    pulled = _Pull(source, store, rehearsal, progress)
-    if source.provider is not ledger.provider:
-        pulled.run()
-    summaries = []
-    for target in targets:
-        if target.provider is ledger.provider or target.provider.name == hub:
-            summaries.append(pulled.ledger_summary(hub))
-            continue
-        summaries.append(_Push(target, store, rehearsal, progress).run())
+    try:
+        pulled = _Pull(source, store, rehearsal, progress)
+        if source.provider is not ledger.provider:
+            pulled.run()
+        summaries = []
+        for target in targets:
+            if target.provider is ledger.provider or target.provider.name == hub:
+                summaries.append(pulled.ledger_summary(hub))
+                continue
+            summaries.append(_Push(target, store, rehearsal, progress).run())
+    finally:
+        if rehearsal is not None:
+            rehearsal.close()
     return SyncSummary(
         source=source.provider.name,
         listed=pulled.listed,
