@@ -155,8 +155,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised by CI's Python 3.10 run
 
     def _fromisoformat(text: str) -> datetime:
-        """Python 3.10 reads no "Z": spell it as an offset, as every export writes it."""
-        return datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] == "Z" else text)
+        """Python 3.10 reads no "Z": spell it as an offset, exactly as the exact path does."""
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _status(cell: str) -> bool:
