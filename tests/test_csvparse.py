@@ -230,3 +230,21 @@ def test_blank_lines_are_skipped_or_reported_but_never_stop_the_rest(blank: str)
     (window,) = run(text)
     assert len(window.changes) == 1
     assert len(window.bad) == (1 if blank == ",,,," else 0)
+
+
+def test_a_record_the_csv_module_cannot_read_is_reported_and_the_rest_go_on() -> None:
+    huge = "x" * (csv.field_size_limit() + 1)
+    text = (
+        "sender,recipient,status,source\n"
+        "+18005550100,+12025550101,opted-out,\n"
+        f"+18005550100,+12025550102,opted-out,{huge}\n"
+        "+18005550100,+12025550103,opted-out,\n"
+    )
+    windows = run(text, size=1)
+    changes = [c.recipient for w in windows for c in w.changes]
+    lines = [line for w in windows for line in w.lines]
+    bad = [b for w in windows for b in w.bad]
+    assert changes == [12025550101, 12025550103]
+    assert lines == [2, 4]
+    limit = csv.field_size_limit()
+    assert bad == [(3, f"not readable as CSV: field larger than field limit ({limit})")]

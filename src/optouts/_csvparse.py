@@ -9,6 +9,7 @@ falls to the slow, exact path, which also words the error for the line.
 
 from __future__ import annotations
 
+import csv
 import re
 import sys
 import time
@@ -92,12 +93,8 @@ def parse(
     width = max(columns.values()) + 1
     absent = [name for name in HEADER if name not in columns]
     positions = [columns[n] if n in columns else width + absent.index(n) for n in HEADER]
-    rows: Iterator[list[str]] = reader
-    if absent:
-        # Cells past the known columns are dropped, then the absent ones added, empty; a
-        # short row stays short, so its missing cells are reported.
-        pad = [""] * len(absent)
-        rows = (row[:width] + pad if len(row) >= width else row for row in reader)
+    unreadable: list[tuple[int, str]] = []
+    records = _records(reader, width, len(absent), unreadable)
     pick = itemgetter(*positions)
     senders: dict[str, str] = {}  # a file names few senders: normalise each once
     prefixes: dict[str, Facts] = {}
@@ -107,9 +104,7 @@ def parse(
     lines: list[int] = []
     bad: list[tuple[int, str]] = []
     stamp, latest = now(), _latest_allowed()
-    end = reader.line_num
-    for row in rows:
-        line, end = end + 1, reader.line_num  # a quoted cell may span lines: report the first
+    for line, row in records:
         try:
             sender, recipient, status, source, when = pick(row)
             opted_out = _STATUSES.get(status)
@@ -143,11 +138,41 @@ def parse(
             if len(row) > 1 or (row and row[0].strip()):
                 bad.append((line, f"{len(row)} fields, expected {width}"))
         if len(changes) + len(bad) >= size:
-            yield Window(changes, lines, bad)
+            yield Window(changes, lines, _with(bad, unreadable))
             changes, lines, bad = [], [], []
             stamp, latest = now(), _latest_allowed()
-    if changes or bad:
-        yield Window(changes, lines, bad)
+    if changes or bad or unreadable:
+        yield Window(changes, lines, _with(bad, unreadable))
+
+
+def _records(
+    reader: Reader, width: int, absent: int, unreadable: list[tuple[int, str]]
+) -> Iterator[tuple[int, list[str]]]:
+    """(first line, row) of each record. A record the csv module cannot read (a cell over
+    its size limit, a NUL before Python 3.11) goes to ``unreadable`` and the rest go on.
+
+    With ``absent`` columns, cells past the known ones are dropped and the absent ones
+    added, empty; a short row stays short, so its missing cells are reported.
+    """
+    pad = [""] * absent
+    end = reader.line_num
+    while True:
+        try:
+            for row in reader:
+                line, end = end + 1, reader.line_num  # a cell may span lines: the first
+                yield line, (row[:width] + pad if pad and len(row) >= width else row)
+            return
+        except csv.Error as error:
+            unreadable.append((end + 1, f"not readable as CSV: {error}"))
+            end = reader.line_num
+
+
+def _with(bad: list[tuple[int, str]], unreadable: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The window's bad lines and any the csv module could not read (then forgotten)."""
+    if unreadable:
+        bad = bad + unreadable
+        unreadable.clear()
+    return bad
 
 
 if sys.version_info >= (3, 11):
