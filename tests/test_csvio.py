@@ -225,3 +225,33 @@ def test_a_time_before_the_year_1_is_a_bad_line(ledger: optouts.Client) -> None:
     assert report.errors == (
         (2, "updated_at '0001-01-01T00:00:00+01:00' is before the year 1 in UTC"),
     )
+
+
+def test_command_line_import_reports_bytes_that_are_not_utf8_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", str(tmp_path / "cli.db"))
+    body = (
+        b"sender,recipient,status,source\n"
+        b"+18005550100,+12025550101,opted-out,\n"
+        b"+18005550100,+1202\xff5550102,opted-out,\n"
+        b"+18005550100,+12025550103,opted-out,caf\xe9\n"
+        b"+18005550100,+12025550104,opted-out,caf\xc3\xa9\n"
+    )
+    source = tmp_path / "latin1.csv"
+    source.write_bytes(body)
+    assert run(["import", str(source)]) == 1
+    err = capsys.readouterr().err
+    assert f"{source}:3: '+1202\\udcff5550102': not a phone number" in err
+    assert f"{source}:4: source 'caf\\udce9' is not valid UTF-8" in err
+    assert "read 4 rows: 2 recorded" in err
+
+    stdin = io.TextIOWrapper(io.BytesIO(body.replace(b"0101", b"0105")))
+    monkeypatch.setattr("sys.stdin", stdin)
+    assert run(["import", "-"]) == 1
+    assert "-:3: '+1202\\udcff5550102'" in capsys.readouterr().err
+    assert not stdin.closed  # stdin is left open
+    with optouts.Client("local", database=str(tmp_path / "cli.db")) as ledger:
+        sources = {r.recipient: r.source for r in ledger.list(S)}
+    assert sources["+12025550104"] == "café"
+    assert sources["+12025550105"] == "import:stdin"

@@ -5,6 +5,7 @@ They attach to the ``optouts`` group defined in ``cli``; kept apart so each file
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from datetime import datetime, timezone
@@ -105,8 +106,17 @@ def export_command(options: _Options, sender: str | None, status: str) -> int:
 @click.pass_obj
 def import_command(options: _Options, path: str) -> int:
     """Record every row of a CSV file (or - for stdin); bad lines are listed, never fatal."""
+    # Bytes that are not UTF-8 come through as surrogates, so the rows holding them are
+    # reported one by one instead of stopping the import.
     try:
-        handle = sys.stdin if path == "-" else open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
+        if path == "-":
+            handle = io.TextIOWrapper(
+                sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline=""
+            )
+        else:
+            handle = open(  # noqa: SIM115
+                path, encoding="utf-8-sig", errors="surrogateescape", newline=""
+            )
     except OSError as exc:
         raise click.UsageError(f"cannot read {path}: {exc.strerror}") from None
     try:
@@ -116,7 +126,9 @@ def import_command(options: _Options, path: str) -> int:
     except ValueError as exc:
         raise ConfigurationError(f"{path}: {exc}") from None
     finally:
-        if handle is not sys.stdin:
+        if path == "-":
+            handle.detach()  # leave stdin itself open
+        else:
             handle.close()
     for line, reason in report.errors:
         click.echo(f"{path}:{line}: {reason}", err=True)

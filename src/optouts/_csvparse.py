@@ -121,6 +121,8 @@ def parse(
             except (ValueError, TypeError):
                 at = _micros(when)
             source = source.strip() or default_source
+            if not source.isascii():
+                _check_text(source)
             if at is None:
                 fields = (normal, int(recipient), opted_out, source, stamp, facts[1], False)
             elif not _EARLIEST <= at <= latest:
@@ -182,6 +184,14 @@ else:  # pragma: no cover - exercised by CI's Python 3.10 run
     def _fromisoformat(text: str) -> datetime:
         """Python 3.10 reads no "Z": spell it as an offset, exactly as the exact path does."""
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _check_text(cell: str) -> None:
+    """Refuse a cell holding bytes that were not UTF-8 (read with ``surrogateescape``)."""
+    try:
+        cell.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"source {cell!r} is not valid UTF-8") from None
 
 
 def _status(cell: str) -> bool:
