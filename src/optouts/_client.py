@@ -42,6 +42,7 @@ from ._retry import RetryPolicy, is_retryable, retry_items, with_retry
 
 if TYPE_CHECKING:
     from ._handling import Handled
+    from .inbound import InboundMessage
     from .keywords import Keywords
 
 __all__ = ["AsyncClient", "Client"]
@@ -175,6 +176,20 @@ class _ClientCore:
         if is_retryable(error):
             return failed(chunk, error)
         raise error
+
+    def _inbound(
+        self, sender: str, recipient: str, text: str, received_at: datetime | None
+    ) -> InboundMessage:
+        """A text received on this provider's number, numbers normalised, timed now if not."""
+        from .inbound import InboundMessage
+
+        return InboundMessage(
+            sender=normalize_sender(sender, self.default_region),
+            recipient=normalize(recipient, self.default_region),
+            text=text,
+            received_at=received_at or datetime.now(timezone.utc),
+            provider=self.provider.name,
+        )
 
     @staticmethod
     def _assemble(batch: Batch, done: Iterable[Answered], stats: Stats) -> list[Row]:
@@ -428,17 +443,10 @@ class Client(_ClientCore):
         Keywords are the defaults plus the ``keywords_*`` settings unless given.
         """
         from ._handling import handle_event
-        from .inbound import InboundMessage
         from .ledger import LocalProvider
 
+        message = self._inbound(sender, recipient, text, received_at)
         keywords = keywords or _keywords(self._config_file)
-        message = InboundMessage(
-            sender=normalize_sender(sender, self.default_region),
-            recipient=normalize(recipient, self.default_region),
-            text=text,
-            received_at=received_at or datetime.now(timezone.utc),
-            provider=self.provider.name,
-        )
         if isinstance(self.provider, LocalProvider):
             return handle_event(self, message, targets=targets, keywords=keywords)
         with Client("local", config=self.config_path) as ledger:
@@ -561,17 +569,10 @@ class AsyncClient(_ClientCore):
         The ledger's work runs in a thread; the targets are told concurrently.
         """
         from ._handling import handle_event_async, open_async
-        from .inbound import InboundMessage
         from .ledger import LocalProvider
 
+        message = self._inbound(sender, recipient, text, received_at)
         keywords = keywords or _keywords(self._config_file)
-        message = InboundMessage(
-            sender=normalize_sender(sender, self.default_region),
-            recipient=normalize(recipient, self.default_region),
-            text=text,
-            received_at=received_at or datetime.now(timezone.utc),
-            provider=self.provider.name,
-        )
         if isinstance(self.provider, LocalProvider):
             return await handle_event_async(self, message, targets=targets, keywords=keywords)
         async with await open_async("local", self.config_path) as ledger:

@@ -14,13 +14,14 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from operator import itemgetter
 from typing import NamedTuple, Protocol
 
 from ._errors import InvalidNumber
 from ._numbers import country_of, normalize, normalize_sender, prefix_facts
 from .ledger import Change
+from .ledger._base import EPOCH, MICROSECOND, micros_of
 
 __all__ = ["HEADER", "Reader", "Window", "columns_of", "parse"]
 
@@ -36,10 +37,8 @@ _STATUSES = {
 }
 _FUTURE_ALLOWANCE = 24 * 3600 * 1_000_000
 """Clock skew tolerated in updated_at, in microseconds."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_EARLIEST = (datetime(1, 1, 1, tzinfo=timezone.utc) - _EPOCH) // timedelta(microseconds=1)
+_EARLIEST = micros_of(datetime(1, 1, 1, tzinfo=timezone.utc))
 """Times before this (0001-01-01 with an offset east of UTC) cannot be written back out."""
-_MICROSECOND = timedelta(microseconds=1)
 _E164_DIGITS = re.compile(r"\+[1-9][0-9]*").fullmatch
 
 Facts = tuple[frozenset[int], "str | None"]
@@ -117,7 +116,7 @@ def parse(
             if facts is None or not _E164_DIGITS(recipient) or len(recipient) not in facts[0]:
                 recipient, facts = _recipient(recipient, region, prefixes)
             try:
-                at: int | None = (fromiso(when) - _EPOCH) // _MICROSECOND
+                at: int | None = (fromiso(when) - EPOCH) // MICROSECOND
             except (ValueError, TypeError):
                 at = _micros(when)
             source = source.strip() or default_source
@@ -230,4 +229,4 @@ def _micros(text: str) -> int | None:
         raise ValueError(f"updated_at {text!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - _EPOCH) // _MICROSECOND
+    return micros_of(moment)

@@ -12,7 +12,7 @@ import asyncio
 import os
 from collections.abc import Sequence
 from contextlib import AsyncExitStack, ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import attrs
 
@@ -24,11 +24,9 @@ from ._sync import TargetSummary
 from .inbound import ConsentEvent, InboundMessage
 from .keywords import Classification, Intent, Keywords
 from .ledger import Change, LedgerStore, LocalProvider
+from .ledger._base import micros_of
 
 __all__ = ["Handled", "handle_event", "handle_event_async"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 @attrs.frozen
@@ -122,7 +120,7 @@ def _receive(
         wanted = event.opted_out
         at = event.at
         source = event.provider if event.source is None else f"{event.provider}:{event.source}"
-    micros = (at - _EPOCH) // _MICROSECOND if at else LocalProvider.now()
+    micros = micros_of(at) if at else LocalProvider.now()
     change = Change(
         event.sender,
         int(event.recipient[1:]),

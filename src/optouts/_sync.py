@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,12 @@ from ._models import Capability, OptOut
 from ._numbers import country_of, normalize, normalize_sender
 from ._rehearsal import Rehearsal
 from .ledger import Change, LedgerStore, LocalProvider
+from .ledger._base import micros_of
 
 __all__ = ["SyncSummary", "TargetSummary", "sync"]
 
 logger = logging.getLogger("optouts")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _PENDING_PAGE = 10_000
 _SHOWN = 5
 """Rows a dry run shows per target."""
@@ -93,7 +93,7 @@ def _micros(record: OptOut) -> int | None:
         return None
     if when.tzinfo is None:  # a vendor time without an offset is UTC, never local time
         when = when.replace(tzinfo=timezone.utc)
-    return (when - _EPOCH) // timedelta(microseconds=1)  # exact, unlike a float
+    return micros_of(when)
 
 
 def _change(record: OptOut, source: str, now: int) -> Change:
@@ -119,10 +119,6 @@ def _store(ledger: Client) -> LedgerStore:
             f"sync needs the local ledger as its hub, not provider {ledger.provider.name!r}"
         )
     return ledger.provider.ledger
-
-
-def _now() -> int:
-    return time.time_ns() // 1000
 
 
 def sync(
@@ -234,7 +230,6 @@ class _Pull:
         self.store = store
         self.rehearsal = rehearsal
         """Set in a dry run: changes are taken there, never written."""
-        self.dry_run = rehearsal is not None
         self.progress = progress
         self.name = client.provider.name
         self.key = f"pull:{self.name}:cursor"
@@ -266,7 +261,7 @@ class _Pull:
                 )
             seen.add(page.next_cursor or "")
             cursor = page.next_cursor
-            if not self.dry_run:
+            if self.rehearsal is None:
                 self.store.put_state(self.key, cursor)
             if self.progress:
                 self.progress("listed", len(page.items))
@@ -275,7 +270,7 @@ class _Pull:
 
     def _take(self, records: Sequence[OptOut]) -> None:
         self.listed += len(records)
-        now = _now()
+        now = LocalProvider.now()
         changes = []
         for record in records:
             try:
@@ -327,7 +322,6 @@ class _Push:
         self.store = store
         self.rehearsal = rehearsal
         """Set in a dry run: the sends are planned from it and only counted."""
-        self.dry_run = rehearsal is not None
         self.progress = progress
         self.name = client.provider.name
         self.counts: dict[str, int] = {"added": 0, "removed": 0, "skipped": 0, "failed": 0}
@@ -367,7 +361,7 @@ class _Push:
         if capability not in self.client.provider.capabilities:
             self._skip(recipients, f"{self.name} cannot {action}")
             return
-        if self.dry_run:
+        if self.rehearsal is not None:
             refusal = self.client.provider.refuses(action, sender)
             if refusal is not None:
                 self._skip(recipients, str(refusal))
@@ -399,7 +393,8 @@ class _Push:
         accepted = [r for r, item in zip(recipients, result, strict=True) if item.ok]
         failed = len(recipients) - len(accepted)
         if accepted:
-            self.store.confirm(self.name, sender, accepted, opted_out=opted_out, at=_now())
+            now = LocalProvider.now()
+            self.store.confirm(self.name, sender, accepted, opted_out=opted_out, at=now)
         self.counts["added" if opted_out else "removed"] += len(accepted)
         self.counts["failed"] += failed
         if failed:

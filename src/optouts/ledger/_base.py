@@ -20,12 +20,15 @@ __all__ = [
     "PendingRow",
     "Row",
     "TextRow",
+    "datetime_of",
     "iso_utc",
+    "micros_of",
     "takes",
     "text_pages_of",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
 
 Row = tuple[str, int, int, "str | None", str, int, int]
 """A listed pair: sender, recipient, opted_out (0/1), country, source, updated_at, sender id."""
@@ -144,9 +147,19 @@ class LedgerStore(Protocol):
         """The current state, history and vendor confirmations of one recipient."""
 
 
+def micros_of(moment: datetime) -> int:
+    """An aware time as the ledger stores it: microseconds since the epoch, exact (no float)."""
+    return (moment - EPOCH) // MICROSECOND
+
+
+def datetime_of(micros: int) -> datetime:
+    """The ledger's microseconds since the epoch as an aware UTC time."""
+    return EPOCH + timedelta(microseconds=micros)
+
+
 def iso_utc(micros: int) -> str:
     """Microseconds since the epoch as ISO 8601 UTC: ``Z``, and a fraction only when non-zero."""
-    return (_EPOCH + timedelta(microseconds=micros)).isoformat().replace("+00:00", "Z")
+    return datetime_of(micros).isoformat().replace("+00:00", "Z")
 
 
 def text_pages_of(

@@ -11,7 +11,6 @@ import base64
 import binascii
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,13 +20,12 @@ from .._models import Capability, OptOut, Outcome, Page, Status
 from .._numbers import WILDCARD, country_of
 from .._paths import user_data_dir
 from .._provider import Exchange, Provider, Results, StatusFilter
-from ._base import LedgerStore, Row
+from ._base import LedgerStore, Row, datetime_of
 from ._open import open_store
 
 __all__ = ["LocalProvider"]
 
 _CURSOR_PREFIX = "l1:"
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _INT64 = 2**63
 
 
@@ -145,7 +143,7 @@ def _record(row: Row) -> OptOut:
         status=Status.OPTED_OUT if opted_out else Status.OPTED_IN,
         country=country,
         source=source,
-        updated_at=_EPOCH + timedelta(microseconds=updated_at),  # exact, unlike a float
+        updated_at=datetime_of(updated_at),
         provider=LocalProvider.name,
     )
 
