@@ -58,6 +58,13 @@ class _Tally:
     failed: int = 0
     errors: list[tuple[int, str]] = attrs.Factory(list)
 
+    def read(self, window: Window) -> int:
+        """Count a window's rows and refuse its bad lines; returns how many rows it held."""
+        rows = len(window.changes) + len(window.bad)
+        self.rows += rows
+        self.refuse(window.bad)
+        return rows
+
     def refuse(self, lines: list[tuple[int, str]]) -> None:
         self.failed += len(lines)
         self.errors.extend(lines[: max(0, _KEPT_ERRORS - len(self.errors))])
@@ -118,8 +125,7 @@ def import_csv(
     except StopIteration:
         return ImportReport(0, 0, 1, ((1, "empty file: expected a header line"),))
     columns = columns_of(header)
-    provider = client.provider
-    local = provider if isinstance(provider, LocalProvider) else None
+    local = client.provider if isinstance(client.provider, LocalProvider) else None
     windows = parse(
         reader,
         columns,
@@ -133,13 +139,12 @@ def import_csv(
         return _into_ledger(local, windows, progress)
     tally = _Tally()
     for window in windows:
-        tally.rows += len(window.changes) + len(window.bad)
-        tally.refuse(window.bad)
+        rows = tally.read(window)
         took, refused = _into_vendor(client, window)
         tally.applied += took
         tally.refuse(refused)
         if progress:
-            progress(len(window.changes) + len(window.bad))
+            progress(rows)
     return tally.report()
 
 
@@ -152,9 +157,7 @@ def _into_ledger(
 
     def changes() -> Iterator[list[Change]]:
         for window in windows:
-            sizes.append(len(window.changes) + len(window.bad))
-            tally.rows += sizes[-1]
-            tally.refuse(window.bad)
+            sizes.append(tally.read(window))
             yield window.changes
 
     for applied in provider.ledger.apply_all(changes()):
