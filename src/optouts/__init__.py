@@ -24,6 +24,7 @@ from ._plugins import ProviderInfo, providers
 from ._provider import Exchange, Note, Provider, Results, Sleep, StatusFilter
 from ._retry import RetryPolicy
 from ._sync import SyncSummary, TargetSummary, sync
+from ._urls import require_https
 
 try:
     __version__ = version("optouts")
@@ -70,5 +71,6 @@ __all__ = [
     "hookimpl",
     "normalize",
     "providers",
+    "require_https",
     "sync",
 ]
