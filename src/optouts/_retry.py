@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -21,10 +22,14 @@ from ._errors import ProviderError, RateLimited
 from ._models import Outcome
 from ._provider import Exchange, Results, Sleep
 
-__all__ = ["RetryPolicy", "is_retryable", "retry_items", "with_retry"]
+__all__ = ["LONGEST_WAIT", "RetryPolicy", "is_retryable", "retry_items", "with_retry"]
 
 T = TypeVar("T")
 logger = logging.getLogger("optouts")
+_jitter = random.Random()
+
+LONGEST_WAIT = 24 * 3600.0
+"""No single pause lasts longer, deadline or not: a server asking for more is refused."""
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -45,11 +50,19 @@ class RetryPolicy:
     deadline: float | None = 300.0
     """No retry starts later than this many seconds after the first attempt."""
 
-    def pause(self, attempt: int, error: Exception, rng: random.Random = random._inst) -> float:
-        """Seconds to wait after failed ``attempt`` (1-based)."""
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            return max(0.0, error.retry_after)
-        return rng.uniform(0, min(self.cap, self.backoff * 2 ** (attempt - 1)))
+    def pause(self, attempt: int, error: Exception, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed ``attempt`` (1-based); a vendor's word may be ``inf``."""
+        wait = error.retry_after if isinstance(error, RateLimited) else None
+        if wait is not None and not math.isnan(wait):  # nan: the vendor said nothing usable
+            return max(0.0, wait)
+        ceiling = min(self.cap, self.backoff * 2.0 ** min(attempt - 1, 1023))
+        return (rng or _jitter).uniform(0, ceiling)
+
+    def too_long(self, seconds: float, elapsed: float) -> bool:
+        """True when a pause of ``seconds`` would end past the deadline, or is absurd."""
+        if not math.isfinite(seconds) or seconds > LONGEST_WAIT:
+            return True
+        return self.deadline is not None and elapsed + seconds > self.deadline
 
 
 def is_retryable(error: Exception) -> bool:
@@ -63,23 +76,73 @@ def with_retry(
     policy: RetryPolicy,
     clock: Callable[[], float] = time.monotonic,
 ) -> Exchange[T]:
-    """Run ``start()``'s exchange, starting it afresh after each retryable failure."""
+    """Run ``start()``'s exchange, starting it afresh after each retryable failure.
+
+    Every pause passes through here, the exchange's own (a pacer's, a penalty window's)
+    and the backoff between tries: one that would end past the deadline, or that no one
+    could wait out (``inf``, days), fails the batch at once with ``RateLimited``.
+    """
     began = clock()
     attempt = 1
     while True:
         try:
-            return (yield from start())
+            return (yield from _bounded(start(), policy, began, clock))
         except Exception as error:
-            if not is_retryable(error) or attempt >= policy.attempts:
+            final = isinstance(error, _WaitRefused) or attempt >= policy.attempts
+            if final or not is_retryable(error):
                 raise
             pause = policy.pause(attempt, error)
-            if policy.deadline is not None and clock() + pause - began > policy.deadline:
+            if policy.too_long(pause, clock() - began):
+                if isinstance(error, RateLimited):
+                    raise _past_deadline(pause, policy, error) from error
                 raise
             logger.debug(
                 "retrying after %s (attempt %d, pause %.2fs)", _describe(error), attempt, pause
             )
             yield Sleep(pause, "rate-limited" if isinstance(error, RateLimited) else "retry")
             attempt += 1
+
+
+def _bounded(
+    job: Exchange[T], policy: RetryPolicy, began: float, clock: Callable[[], float]
+) -> Exchange[T]:
+    """Pass ``job``'s steps through, refusing a pause that the deadline cannot hold."""
+    reply: httpx.Response | None = None
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                step = job.throw(error) if error is not None else job.send(reply)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            reply, error = None, None
+            if isinstance(step, Sleep) and policy.too_long(step.seconds, clock() - began):
+                raise _past_deadline(step.seconds, policy, None)
+            try:
+                reply = yield step
+            except Exception as thrown:  # a transport error for the job to see
+                error = thrown
+    finally:
+        job.close()
+
+
+class _WaitRefused(RateLimited):
+    """A wait not worth starting: final for this batch, since retrying meets it again."""
+
+
+def _past_deadline(seconds: float, policy: RetryPolicy, cause: RateLimited | None) -> RateLimited:
+    limit = "" if policy.deadline is None else f" of {policy.deadline:g}s"
+    wait = f"{seconds:.0f}s" if seconds <= LONGEST_WAIT else "more than a day"
+    if cause is None:
+        return _WaitRefused(f"the vendor asked to wait {wait}, past the retry deadline{limit}")
+    return _WaitRefused(
+        f"{cause.message}; waiting {wait} would pass the retry deadline{limit}",
+        retry_after=cause.retry_after,
+        provider=cause.provider,
+        status_code=cause.status_code,
+        code=cause.code,
+        request_id=cause.request_id,
+    )
 
 
 def _item_needs_retry(outcome: Outcome) -> bool:
@@ -105,7 +168,7 @@ def retry_items(
         if not again:
             break
         pause = policy.pause(attempt, RuntimeError("per-recipient server error"))
-        if policy.deadline is not None and clock() + pause - began > policy.deadline:
+        if policy.too_long(pause, clock() - began):
             break
         logger.debug("retrying %d recipient(s) the vendor failed (attempt %d)", len(again), attempt)
         yield Sleep(pause, "retry")
