@@ -161,6 +161,22 @@ def test_location_and_repr_mask_the_password() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("query", "masked"),
+    [
+        (f"sslmode=verify-full&sslpassword={PASSWORD}", "sslmode=verify-full&sslpassword=***"),
+        (f"SSLPassword={PASSWORD}&password={PASSWORD}x", "SSLPassword=***&password=***"),
+        (f"user=bob&PASSWORD={PASSWORD}", "user=bob&PASSWORD=***"),
+    ],
+)
+def test_every_password_parameter_is_masked(query: str, masked: str) -> None:
+    from optouts.ledger._postgres import _secrets, mask_url
+
+    url = f"postgresql://db.example/ledger?{query}"
+    assert mask_url(url) == f"postgresql://db.example/ledger?{masked}"
+    assert PASSWORD in _secrets(url)
+
+
 def test_the_password_is_in_no_repr_or_error(url: str) -> None:
     with Client("local", database=url) as client:
         assert isinstance(client.provider, LocalProvider)

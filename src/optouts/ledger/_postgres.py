@@ -94,10 +94,12 @@ SELECT c.recipient, c.opted_out FROM confirmations AS c
 WHERE c.target = %s AND c.sender_id = %s AND c.recipient = ANY(%b::bigint[])
 """
 _LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(hashtext('optouts ledger ' || current_schema()))"
+_SECRET_PARAMETER = re.compile(r"(^|&)([^&=]*password=)([^&]*)", re.IGNORECASE)
+"""``password=``, ``sslpassword=`` and any other parameter whose name ends in password."""
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password (in the user info or a ``password=`` parameter) as ``***``."""
+    """``url`` with any password (in the user info or a ``…password=`` parameter) as ``***``."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -108,7 +110,7 @@ def mask_url(url: str) -> str:
         if ":" in userinfo:
             userinfo = userinfo.split(":", 1)[0] + ":***"
         netloc = f"{userinfo}@{hosts}"
-    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query, flags=re.IGNORECASE)
+    query = _SECRET_PARAMETER.sub(r"\1\2***", parts.query)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -122,7 +124,7 @@ def _secrets(url: str) -> list[str]:
     userinfo = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
     if ":" in userinfo:
         found.append(userinfo.split(":", 1)[1])
-    found += re.findall(r"(?:^|&)password=([^&]*)", parts.query, flags=re.IGNORECASE)
+    found += [match[2] for match in _SECRET_PARAMETER.findall(parts.query)]
     found += [unquote(secret) for secret in found]
     return sorted({s for s in found if s}, key=len, reverse=True)
 
