@@ -8,9 +8,14 @@ they skip, saying so, except under CI (``CI`` set), where they fail.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,8 @@ class Backend:
     store: LedgerStore
     query: Callable[[str], list[tuple[Any, ...]]]
     """Rows of a SQL statement run on a separate connection, as an auditor would."""
+    database: str
+    """The ``database`` setting that opens this ledger from another process."""
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -49,7 +56,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
         sqlite_store = SQLiteLedger(path)
         try:
-            yield Backend("sqlite", sqlite_store, query_sqlite)
+            yield Backend("sqlite", sqlite_store, query_sqlite, path)
         finally:
             sqlite_store.close()
         return
@@ -63,7 +70,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
         store = open_store(url)
         try:
-            yield Backend("postgresql", store, query_postgresql)
+            yield Backend("postgresql", store, query_postgresql, url)
         finally:
             store.close()
 
@@ -131,6 +138,76 @@ def test_set_state_changes_only_pairs_whose_state_differs(
     # creation time and country stay those of the first insert
     (current,) = store.audit(US_2).current
     assert current == (SENDER, False, "US", "csv", 10, 30)
+
+
+_FLIP_FLOP = """
+import sys
+import optouts
+
+with optouts.Client("local", database=sys.argv[1], source=sys.argv[2]) as client:
+    for _ in range(int(sys.argv[3])):
+        client.add("+18005550100", ["+12025550101", "+12025550102"])
+        client.remove("+18005550100", ["+12025550101"])
+"""
+
+
+def test_history_never_goes_backwards_when_two_processes_write(backend: Backend) -> None:
+    """Each add/remove reads its time inside the write transaction, not before waiting."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FLIP_FLOP, backend.database, name, "150"],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("one", "two")
+    ]
+    for writer in writers:
+        _, errors = writer.communicate(timeout=120)
+        assert writer.returncode == 0, errors
+    rows = backend.query("SELECT recipient, at FROM history ORDER BY id")
+    assert len(rows) > 150
+    for recipient in (US_1, US_2):
+        times = [at for who, at in rows if who == recipient]
+        assert times == sorted(times), f"history of {recipient} goes backwards"
+    if backend.name == "sqlite":  # one writer at a time: the whole history is in order
+        assert [at for _, at in rows] == sorted(at for _, at in rows)
+
+
+@contextlib.contextmanager
+def another_writer(backend: Backend) -> Iterator[Callable[[str], None]]:
+    """A second connection holding the write lock (SQLite) or the pair's row lock (PostgreSQL)
+    until the block ends; the callable runs SQL in its transaction, which then commits."""
+    if backend.name == "sqlite":
+        with contextlib.closing(sqlite3.connect(backend.database, isolation_level=None)) as db:
+            db.execute("BEGIN IMMEDIATE")
+            yield db.execute
+            db.execute("COMMIT")
+        return
+    import psycopg
+
+    with psycopg.connect(backend.database) as pg:
+        pg.execute(f"SELECT 1 FROM optouts WHERE recipient = {US_1} FOR UPDATE")
+        yield pg.execute
+        pg.commit()
+
+
+def test_an_add_waiting_for_another_writer_is_timed_after_it(backend: Backend) -> None:
+    """The time of an add or remove is read once it may write: never before another's."""
+    backend.store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="csv", at=1_000)
+    with Client(LocalProvider(backend.store)) as client:
+        with ThreadPoolExecutor(1) as pool, another_writer(backend) as execute:
+            removed = pool.submit(client.remove, SENDER, ["+12025550101"])
+            time.sleep(0.3)  # the remove is waiting for the lock by now
+            assert not removed.done()
+            later = time.time_ns() // 1000 + 1_000_000
+            execute(f"UPDATE optouts SET updated_at = {later} WHERE recipient = {US_1}")
+        assert removed.result(timeout=30).ok
+    rows = backend.query(f"SELECT at, opted_out FROM history WHERE recipient = {US_1} ORDER BY id")
+    assert [state for _, state in rows] == [1, 1, 0]
+    times = [at for at, _ in rows]
+    assert times == sorted(times), "the remove was timed before the write it waited for"
 
 
 def test_pages_walk_every_pair_once_in_key_order(store: LedgerStore) -> None:
@@ -579,3 +656,26 @@ def test_confirmed_reads_what_confirm_wrote(store: LedgerStore) -> None:
     assert store.confirmed("azure", SENDER, [US_1, US_2, US_3]) == {US_1: 1, US_2: 0}
     assert store.confirmed("azure", OTHER, [US_1]) == {}
     assert store.confirmed("azure", SENDER, []) == {}
+
+
+# The SQLite file is private
+
+
+def test_a_new_ledger_file_and_folder_are_private_to_the_user(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "folder" / "ledger.db"
+    with Client("local", database=str(path)) as client:
+        client.add(SENDER, ["+12025550101"])
+        modes = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir()}
+    assert (path.parent.stat().st_mode & 0o777) == 0o700
+    assert modes["ledger.db"] == 0o600
+    assert modes.get("ledger.db-wal", 0o600) == 0o600  # SQLite copies the file's mode
+    assert modes.get("ledger.db-shm", 0o600) == 0o600
+
+
+def test_an_existing_file_and_folder_keep_their_modes(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    SQLiteLedger(path).close()
+    path.chmod(0o640)
+    tmp_path.chmod(0o750)
+    SQLiteLedger(path).close()
+    assert (path.stat().st_mode & 0o777, tmp_path.stat().st_mode & 0o777) == (0o640, 0o750)

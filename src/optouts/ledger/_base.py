@@ -90,9 +90,13 @@ class LedgerStore(Protocol):
         *,
         opted_out: bool,
         source: str,
-        at: int,
+        at: int | None = None,
     ) -> None:
-        """Set recipients of one sender to one state now (an explicit add or remove)."""
+        """Set recipients of one sender to one state now (an explicit add or remove).
+
+        ``at`` None (as for every add and remove) means the time read inside the write
+        transaction, so two writers never record history out of order.
+        """
 
     def apply(self, changes: Sequence[Change]) -> int:
         """Record received changes where they are newer than what is known; count those applied."""

@@ -46,9 +46,11 @@ INSERT INTO optouts AS o
 SELECT %(sender_id)s, r, %(state)s, %(country)s, %(source)s, %(at)s, %(at)s
 FROM unnest(%(recipients)b::bigint[]) AS r
 ON CONFLICT (sender_id, recipient) DO UPDATE
-SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
+SET opted_out = excluded.opted_out, source = excluded.source,
+    updated_at = GREATEST(excluded.updated_at, o.updated_at)
 WHERE o.opted_out IS DISTINCT FROM excluded.opted_out
 """
+"""An explicit add or remove; its time never goes before the pair's last, as in SQLite."""
 _APPLY = """
 INSERT INTO optouts AS o
     (sender_id, recipient, opted_out, country, source, created_at, updated_at)
@@ -94,6 +96,7 @@ SELECT c.recipient, c.opted_out FROM confirmations AS c
 WHERE c.target = %s AND c.sender_id = %s AND c.recipient = ANY(%b::bigint[])
 """
 _LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(hashtext('optouts ledger ' || current_schema()))"
+_SERVER_NOW = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
 _SECRET_PARAMETER = re.compile(r"(^|&)([^&=]*password=)([^&]*)", re.IGNORECASE)
 """``password=``, ``sslpassword=`` and any other parameter whose name ends in password."""
 
@@ -324,14 +327,21 @@ class PostgresLedger:
         *,
         opted_out: bool,
         source: str,
-        at: int,
+        at: int | None = None,
     ) -> None:
-        """Set recipients (digits, grouped by country) to one state at ``at`` (µs since epoch)."""
+        """Set recipients (digits, grouped by country) to one state at ``at`` (µs since epoch).
+
+        Without ``at``, the time is the server's, read inside the transaction: hosts whose
+        clocks differ still record one pair's history in order.
+        """
         groups = sorted(by_country.items(), key=lambda item: (item[0] is not None, item[0] or ""))
         batches = [(country, sorted(set(recipients))) for country, recipients in groups]
 
         def work(cur: Cursor) -> None:
             sender_id = self._sender_id(cur, sender, create=True)
+            when = at
+            if when is None:
+                when = int(cur.execute(_SERVER_NOW).fetchone()[0])  # type: ignore[index]
             for country, recipients in batches:
                 if recipients:
                     cur.execute(
@@ -342,7 +352,7 @@ class PostgresLedger:
                             "state": 1 if opted_out else 0,
                             "country": country,
                             "source": source,
-                            "at": at,
+                            "at": when,
                         },
                     )
 

@@ -101,9 +101,7 @@ class LocalProvider(Provider):
             if group is None:
                 group = by_country[country] = []
             group.append(int(r[1:]))
-        self.ledger.set_state(
-            sender, by_country, opted_out=opted_out, source=self.source, at=_now()
-        )
+        self.ledger.set_state(sender, by_country, opted_out=opted_out, source=self.source)
         return dict.fromkeys(recipients, Outcome.OPTED_OUT if opted_out else Outcome.NOT_OPTED_OUT)
 
     def check(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:

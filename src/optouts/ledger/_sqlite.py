@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,9 +34,12 @@ INSERT INTO optouts (sender_id, recipient, opted_out, country, source, created_a
 SELECT ?1, value, ?5, ?6, ?3, ?4, ?4
 FROM json_each(?2) WHERE true
 ON CONFLICT (sender_id, recipient) DO UPDATE
-SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
+SET opted_out = excluded.opted_out, source = excluded.source,
+    updated_at = max(excluded.updated_at, updated_at)
 WHERE opted_out IS NOT excluded.opted_out
 """
+"""An explicit add or remove; its time never goes before the pair's last (a clock stepped
+back, or on PostgreSQL a writer that read the time before another's commit)."""
 _CODES = """
 CREATE TEMP TABLE IF NOT EXISTS change_codes (
     code INTEGER PRIMARY KEY, sender_id INTEGER, opted_out INTEGER, country TEXT, source TEXT
@@ -121,6 +125,18 @@ def _json(rows: list[tuple[int, int, int]]) -> str:
     return json.dumps(rows) if rows else ""
 
 
+def _create_private(path: Path) -> None:
+    """Create the ledger's folder (0700) and file (0600) for the user alone, if missing.
+
+    The ledger holds customers' numbers: others on the machine must not read it. SQLite
+    gives its -wal and -shm files the database file's mode. Existing files and folders
+    keep the mode their owner gave them.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class SQLiteLedger:
     """One SQLite database file holding the ledger; thread-safe, one connection."""
 
@@ -132,7 +148,7 @@ class SQLiteLedger:
         self._uncommitted: dict[str, int] = {}
         try:
             if self.path != ":memory:":
-                Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(self.path).expanduser())
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
@@ -220,11 +236,17 @@ class SQLiteLedger:
         *,
         opted_out: bool,
         source: str,
-        at: int,
+        at: int | None = None,
     ) -> None:
-        """Set recipients (digits, grouped by country) to one state at ``at`` (µs since epoch)."""
+        """Set recipients (digits, grouped by country) to one state at ``at`` (µs since epoch).
+
+        Without ``at``, the time is read once the write lock is held: a writer that waited
+        for another records a later time than it, never an earlier one.
+        """
         state = 1 if opted_out else 0
         with self._lock, self._write():
+            if at is None:
+                at = time.time_ns() // 1000
             sender_id = self._sender_id(sender, create=True)
             for country, recipients in by_country.items():
                 payload = json.dumps(sorted(recipients))
