@@ -237,7 +237,7 @@ def bench_memory(scale: float) -> dict[str, Any]:
 async def add_all(
     emulator: AzureEmulator, recipients: list[str], retry: optouts.RetryPolicy
 ) -> tuple[float, optouts.BatchResult]:
-    base_url = "http://azure.test"
+    base_url = "https://azure.test"
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator))
     async with optouts.AsyncClient(
         "azure",

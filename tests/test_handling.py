@@ -29,7 +29,7 @@ class Setup:
         self.azure_emulator = AzureEmulator()
         self.azure = optouts.Client(
             "azure",
-            connection_string=self.azure_emulator.connection_string("http://azure.test"),
+            connection_string=self.azure_emulator.connection_string("https://azure.test"),
             http_client=httpx.Client(transport=BlockingASGITransport(self.azure_emulator)),
         )
         self.ledger = optouts.Client("local", database=database)
@@ -199,7 +199,7 @@ class AsyncSetup:
         self.azure_emulator = AzureEmulator()
         self.azure = optouts.AsyncClient(
             "azure",
-            connection_string=self.azure_emulator.connection_string("http://azure.test"),
+            connection_string=self.azure_emulator.connection_string("https://azure.test"),
             http_client=httpx.AsyncClient(transport=httpx.ASGITransport(self.azure_emulator)),
         )
         self.ledger = optouts.AsyncClient("local", database=database)
@@ -245,7 +245,7 @@ async def test_async_a_failing_target_is_reported_and_the_others_still_hear(
     broken.inject("unavailable")
     async with optouts.AsyncClient(
         "azure",
-        connection_string=broken.connection_string("http://azure.test"),
+        connection_string=broken.connection_string("https://azure.test"),
         http_client=httpx.AsyncClient(transport=httpx.ASGITransport(broken)),
         retry=optouts.RetryPolicy(attempts=1),
     ) as failing:
@@ -300,7 +300,7 @@ async def test_async_targets_are_told_concurrently(asetup: AsyncSetup) -> None:
     clients = [
         optouts.AsyncClient(
             "azure",
-            connection_string=e.connection_string("http://azure.test"),
+            connection_string=e.connection_string("https://azure.test"),
             http_client=httpx.AsyncClient(transport=httpx.ASGITransport(barrier(e, arrived, both))),
             retry=optouts.RetryPolicy(attempts=1),
         )
@@ -325,12 +325,12 @@ async def test_async_an_unexpected_error_is_raised_after_every_target_finished(
 
     failing = optouts.AsyncClient(
         "azure",
-        connection_string=asetup.azure_emulator.connection_string("http://azure.test"),
+        connection_string=asetup.azure_emulator.connection_string("https://azure.test"),
         http_client=httpx.AsyncClient(transport=httpx.ASGITransport(broken)),
     )
     patient = optouts.AsyncClient(
         "azure",
-        connection_string=asetup.azure_emulator.connection_string("http://azure.test"),
+        connection_string=asetup.azure_emulator.connection_string("https://azure.test"),
         http_client=httpx.AsyncClient(transport=httpx.ASGITransport(slow)),
     )
     with pytest.raises(RuntimeError, match="bug in a plugin"):
@@ -407,7 +407,7 @@ async def test_async_a_target_cancelled_on_its_own_is_reported_failed(
 
     stopped = optouts.AsyncClient(
         "azure",
-        connection_string=asetup.azure_emulator.connection_string("http://azure.test"),
+        connection_string=asetup.azure_emulator.connection_string("https://azure.test"),
         http_client=httpx.AsyncClient(transport=httpx.ASGITransport(cancelled)),
     )
     handled = await asetup.ledger.handle_inbound(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -16,6 +17,7 @@ from optouts import InvalidNumber, OptOutError, Status
 from optouts.inbound import (
     ConsentEvent,
     InboundMessage,
+    InvalidNumberInPayload,
     InvalidPayload,
     azure_handshake_headers,
     azure_validation_response,
@@ -476,3 +478,271 @@ def test_ringcentral_webhook_validation_headers() -> None:
     }
     assert ringcentral_validation_headers({"Validation-Token": ""}) is None
     assert ringcentral_validation_headers({}) is None
+
+
+# -- every malformed body is InvalidPayload ----------------------------------------------------
+
+Parser = Callable[[Any], object]
+PARSERS: list[Parser] = [
+    parse_azure_event_grid,
+    azure_validation_response,
+    parse_ringcentral_notification,
+]
+
+
+class Missing:
+    """In a field's place: the field left out."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = Missing()
+
+
+def deep(levels: int, leaf: Any = 0) -> Any:
+    """A list nested ``levels`` deep, built without recursion."""
+    value = leaf
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def with_field(document: Any, path: str, value: Any) -> Any:
+    """A copy of ``document`` with the field at dotted ``path`` (list indices as digits) set."""
+    copied = copy.deepcopy(document)
+    target = copied
+    *parents, last = path.split(".")
+    for part in parents:
+        target = target[int(part)] if isinstance(target, list) else target[part]
+    key: Any = int(last) if isinstance(target, list) else last
+    if value is MISSING:
+        if isinstance(target, list) or key in target:
+            del target[key]
+    else:
+        target[key] = value
+    return copied
+
+
+def parses_or_refuses(parse: Parser, payload: Any) -> None:
+    """Succeeds, or raises InvalidPayload with a short message; any other exception fails."""
+    try:
+        parse(payload)
+    except InvalidPayload as exc:
+        message = str(exc)
+    else:
+        return
+    assert len(message) < 600, message[:200]
+
+
+def every_parser_on(document: Any) -> None:
+    for parse in PARSERS:
+        parses_or_refuses(parse, document)
+        try:
+            encoded = json.dumps(document).encode()
+        except (ValueError, RecursionError):
+            continue  # no JSON text holds it (a 5,000-digit number): decoded only
+        parses_or_refuses(parse, encoded)
+
+
+def without_received_timestamp(event: dict[str, Any]) -> Any:
+    return with_field(event, "data.receivedTimestamp", MISSING)
+
+
+BASES: dict[str, Any] = {
+    "grid": sms_event(),
+    "grid-late": without_received_timestamp(sms_event()),
+    "cloud": without_received_timestamp(cloud_event()),
+    "validation": VALIDATION,
+    "v1": v1_notification(),
+    "v2": v2_notification(record(), record("+15555550124", "OptIn", coverage="PhoneNumber")),
+    "bare-v2": {"records": [record()]},
+}
+FIELDS = [
+    *(
+        ("grid", path)
+        for path in (
+            *("eventType", "data", "data.from", "data.to", "data.message"),
+            *("data.receivedTimestamp", "data.messageId", "id", "eventTime"),
+        )
+    ),
+    *(("grid-late", path) for path in ("eventTime", "data.messageId")),
+    *(("cloud", path) for path in ("type", "specversion", "data", "data.from", "time", "id")),
+    *(("validation", path) for path in ("eventType", "data", "data.validationCode")),
+    *(("v1", path) for path in ("uuid", "event", "timestamp", "body")),
+    *(("v1", f"body.{field}") for field in ("from", "to", "active")),
+    *(("v2", path) for path in ("body", "body.records", "body.records.1")),
+    *(
+        ("v2", f"body.records.{index}.{field}")
+        for index in (0, 1)
+        for field in ("from", "to", "optStatus", "source", "lastModifiedTime", "coverage")
+    ),
+    *(("bare-v2", f"records.0.{field}") for field in ("from", "coverage", "lastModifiedTime")),
+]
+
+
+class Huge(int):
+    """A number of 5,001 digits, past what ``repr`` of a plain int will show."""
+
+    def __repr__(self) -> str:
+        return "10**5000"
+
+
+HUGE = Huge(10**5000)
+SMS_EVENT = "Microsoft.Communication.SMSReceived"
+PLAUSIBLE = st.sampled_from(
+    [
+        *(OURS, CONSUMER, "15555550123", "12345", "*", "", "Account", "PhoneNumber"),
+        *("CampaignType", "OptOut", "OptIn", "2024-06-03T18:35:12Z", SMS_EVENT),
+        *("/restapi/v1.0/account/~/a2p-sms/opt-outs", "/restapi/v2/accounts/~/sms/consents"),
+    ]
+)
+ANY_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
+    | PLAUSIBLE
+    | st.just(HUGE),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=8) | PLAUSIBLE, inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(st.sampled_from(FIELDS), ANY_JSON | st.just(MISSING))
+def test_any_value_in_any_field_parses_or_is_invalid_payload(
+    place: tuple[str, str], value: Any
+) -> None:
+    base, path = place
+    every_parser_on(with_field(BASES[base], path, value))
+
+
+@given(ANY_JSON)
+def test_any_json_body_parses_or_is_invalid_payload(payload: Any) -> None:
+    every_parser_on(payload)
+    every_parser_on([payload])
+    every_parser_on({"body": payload, "event": "/restapi/v2/accounts/~/sms/consents"})
+
+
+@given(st.binary(max_size=64))
+def test_any_bytes_parse_or_are_invalid_payload(payload: bytes) -> None:
+    for parse in PARSERS:
+        parses_or_refuses(parse, payload)
+
+
+@pytest.mark.parametrize("parse", PARSERS)
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        "[" * 100_000 + "]" * 100_000,
+        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        json.dumps([sms_event()])[:-1] + "," + "[" * 100_000 + "]" * 100_000 + "]",
+    ],
+    ids=["bytes", "text", "objects", "after-an-event"],
+)
+def test_a_body_nested_100000_deep_is_invalid_payload(parse: Parser, payload: Any) -> None:
+    with pytest.raises(InvalidPayload, match="nested too deeply"):
+        parse(payload)
+
+
+def test_cloudevent_data_as_a_string_nested_100000_deep() -> None:
+    event = cloud_event()
+    event["data"] = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(InvalidPayload, match=r"event\.data is a string of JSON nested too deeply"):
+        parse_azure_event_grid(event)
+
+
+@pytest.mark.parametrize("place", FIELDS, ids=["/".join(place) for place in FIELDS])
+def test_a_decoded_value_nested_100000_deep_in_any_field(place: tuple[str, str]) -> None:
+    base, path = place
+    document = with_field(BASES[base], path, deep(100_000))
+    for parse in PARSERS:
+        parses_or_refuses(parse, document)
+
+
+@pytest.mark.parametrize(
+    ("parse", "payload", "message"),
+    [
+        (
+            parse_ringcentral_notification,
+            v2_notification(record(coverage=["Account"])),
+            r"records\[0\].coverage is list, not a string",
+        ),
+        (
+            parse_ringcentral_notification,
+            v2_notification(record(coverage={"type": "Account"})),
+            r"records\[0\].coverage is dict, not a string",
+        ),
+        (
+            parse_ringcentral_notification,
+            {"records": [record(coverage=7)]},
+            r"records\[0\].coverage is 7, not a string",
+        ),
+        (parse_azure_event_grid, sms_event(to=[OURS]), r"event.data.to: expected a string"),
+        (parse_azure_event_grid, _mutated("data.from", {"n": 1}), "data.from: expected a string"),
+        (parse_azure_event_grid, _mutated("data.from", 15555550123), "data.from: expected"),
+        (parse_ringcentral_notification, v1_notification(to=[CONSUMER]), "body.to: expected"),
+        (parse_ringcentral_notification, v1_notification(to=10**5000), "a very long number"),
+        (parse_azure_event_grid, sms_event(to=deep(100_000)), "data.to: expected a string"),
+        (
+            parse_azure_event_grid,
+            sms_event(receivedTimestamp=10**5000),
+            "receivedTimestamp: a very long number is not",
+        ),
+        (
+            parse_ringcentral_notification,
+            {**v1_notification(), "timestamp": deep(100_000)},
+            "timestamp: list is not an ISO 8601 time",
+        ),
+        (
+            parse_ringcentral_notification,
+            v2_notification(record(lastModifiedTime=0)),
+            r"records\[0\].lastModifiedTime: 0 is not",
+        ),
+        (
+            parse_ringcentral_notification,
+            v2_notification(record(lastModifiedTime=[])),
+            r"records\[0\].lastModifiedTime: list is not",
+        ),
+        (parse_azure_event_grid, _mutated("eventType", deep(100_000)), "eventType is list"),
+        (parse_azure_event_grid, _mutated("eventType", 10**5000), "eventType is a very long"),
+        (parse_azure_event_grid, b'{"eventType": "\xff"}', "not JSON"),
+        (parse_azure_event_grid, "\ud800", "not JSON"),
+        (parse_azure_event_grid, "[1.5]", r"events\[0\] is float"),
+        (parse_ringcentral_notification, b"\xef\xbb\xbf\xff", "not JSON"),
+        (parse_ringcentral_notification, "null", "got NoneType"),
+        (azure_validation_response, "3.5", "got float"),
+    ],
+)
+def test_malformed_shapes_are_invalid_payload(parse: Parser, payload: Any, message: str) -> None:
+    with pytest.raises(InvalidPayload, match=message) as raised:
+        parse(payload)
+    assert len(str(raised.value)) < 300
+
+
+def test_a_bad_number_is_both_invalid_payload_and_invalid_number() -> None:
+    with pytest.raises(InvalidNumberInPayload) as raised:
+        parse_azure_event_grid(sms_event(to="+1555"))
+    assert isinstance(raised.value, InvalidPayload)
+    assert isinstance(raised.value, InvalidNumber)
+    assert raised.value.value == "+1555"
+    assert raised.value.reason.startswith("event.data.to: too short")
+    huge = "+1" + "5" * 100_000
+    with pytest.raises(InvalidNumberInPayload) as long_one:
+        parse_ringcentral_notification(v1_notification(to=huge))
+    assert long_one.value.value == huge
+    assert len(str(long_one.value)) < 300
+
+
+def test_unusable_ids_are_left_out_not_refused() -> None:
+    [message] = parse_azure_event_grid(sms_event(messageId=["x"]))
+    assert message.message_id == "Incoming_20240603183512d29ebbea-3341-4466-9690-0a03af35228e"
+    event = sms_event(messageId=10**5000)
+    event["id"] = True
+    assert parse_azure_event_grid(event)[0].message_id is None
+    assert parse_azure_event_grid(sms_event(messageId=42))[0].message_id == "42"

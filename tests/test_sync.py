@@ -37,7 +37,7 @@ class Vendors:
         )
         self.target = optouts.Client(
             "azure",
-            connection_string=self.azure.connection_string("http://azure.test"),
+            connection_string=self.azure.connection_string("https://azure.test"),
             http_client=httpx.Client(transport=BlockingASGITransport(self.azure)),
             retry=ONCE,
             max_concurrency=1,

@@ -12,8 +12,11 @@ Both are named for the opt-out pair they concern, ``sender`` (our number, which 
 campaigns) and ``recipient`` (the consumer). For a message that is the vendor's ``to`` and
 ``from`` swapped: the consumer *sent* the STOP, but in opt-out terms they are the recipient.
 
-A payload that is not what the vendor documents raises ``InvalidPayload`` naming the field;
-a number that is no phone number raises ``InvalidNumber`` naming the field. Events of other
+A payload that is not what the vendor documents raises ``InvalidPayload`` naming the field,
+whatever is wrong with it: not JSON, not UTF-8, nested too deeply, or a field of the wrong
+type. A number that is no phone number raises ``InvalidNumberInPayload``, which is both an
+``InvalidPayload`` and an ``InvalidNumber``. Optional fields that only describe a delivery
+(ids, ``source``) are ignored when unusable rather than refuse an opt-out. Events of other
 types are skipped, so one webhook endpoint can subscribe to more than it handles.
 """
 
@@ -21,13 +24,14 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import attrs
 
-from ._errors import InvalidNumber, InvalidPayload
+from ._errors import InvalidNumber, InvalidPayload, OptOutError
 from ._models import OptOut, Status, _frozen_mapping
 from ._numbers import WILDCARD, country_of, normalize
 from .keywords import Classification, Keywords, classify
@@ -39,6 +43,7 @@ __all__ = [
     "SUBSCRIPTION_VALIDATION",
     "ConsentEvent",
     "InboundMessage",
+    "InvalidNumberInPayload",
     "InvalidPayload",
     "azure_handshake_headers",
     "azure_validation_response",
@@ -129,6 +134,33 @@ class ConsentEvent:
 
 # -- shared parsing --------------------------------------------------------------------------
 
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = 60
+_SHORT_REPR.maxother = 60
+
+
+def _shown(value: object) -> str:
+    """``value`` for a message, kept short: a hostile body may be huge or nested 100,000 deep."""
+    if isinstance(value, (str, bool, float)) or value is None:
+        return _SHORT_REPR.repr(value)
+    if isinstance(value, int):  # repr refuses past 4,300 digits
+        return _SHORT_REPR.repr(value) if value.bit_length() <= 64 else "a very long number"
+    return type(value).__name__
+
+
+class InvalidNumberInPayload(InvalidNumber, InvalidPayload):
+    """A webhook field that should hold a phone number and does not.
+
+    An ``InvalidPayload`` like every other fault of a body, and an ``InvalidNumber`` as it
+    always was, so either ``except`` catches it; ``value`` is what the field held.
+    """
+
+    def __init__(self, value: object, reason: str) -> None:
+        self.value = value
+        self.reason = reason
+        # Not InvalidNumber's message: its repr of a deep or huge value could itself fail.
+        OptOutError.__init__(self, f"{_shown(value)}: {reason}")
+
 
 def _load(payload: Payload) -> Any:
     if isinstance(payload, (bytes, bytearray, str)):
@@ -136,6 +168,8 @@ def _load(payload: Payload) -> Any:
             return json.loads(payload)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
             raise InvalidPayload(f"the webhook body is not JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidPayload("the webhook body is JSON nested too deeply to read") from None
     return payload
 
 
@@ -160,20 +194,20 @@ _SHORT_CODE = re.compile(r"[0-9]{3,8}")
 def _number(
     value: object, field: str, *, ours: bool, wildcard: bool = False, bare_digits: bool = False
 ) -> str:
-    """E.164 (or, on our side, a short code or "*"), or InvalidNumber naming ``field``."""
+    """E.164 (or, on our side, a short code or "*"), or InvalidNumberInPayload naming ``field``."""
     if value is None:
         raise InvalidPayload(f"{field} is missing")
+    if not isinstance(value, str):
+        raise InvalidNumberInPayload(value, f"{field}: expected a string, got {_shown(value)}")
+    text = value.strip()
+    if ours and (_SHORT_CODE.fullmatch(text) or (wildcard and text == WILDCARD)):
+        return text
+    if bare_digits and text.isascii() and text.isdigit():
+        text = "+" + text
     try:
-        if not isinstance(value, str):
-            return normalize(value)  # refuses it, saying what it got
-        text = value.strip()
-        if ours and (_SHORT_CODE.fullmatch(text) or (wildcard and text == WILDCARD)):
-            return text
-        if bare_digits and text.isascii() and text.isdigit():
-            text = "+" + text
         return normalize(text)
     except InvalidNumber as exc:
-        raise InvalidNumber(value, f"{field}: {exc.reason}") from None
+        raise InvalidNumberInPayload(value, f"{field}: {exc.reason}") from None
 
 
 _TIMESTAMP = re.compile(
@@ -192,7 +226,7 @@ def _timestamp(value: object, field: str) -> datetime:
     """
     match = _TIMESTAMP.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
-        raise InvalidPayload(f"{field}: {value!r} is not an ISO 8601 time")
+        raise InvalidPayload(f"{field}: {_shown(value)} is not an ISO 8601 time")
     date, clock, fraction, zone = match.groups()
     if len(clock) == 5:
         clock += ":00"
@@ -206,7 +240,7 @@ def _timestamp(value: object, field: str) -> datetime:
     try:
         return datetime.fromisoformat(f"{date}T{clock}.{micro}{zone}").astimezone(timezone.utc)
     except (ValueError, OverflowError) as exc:  # month 13; year 1 less an offset
-        raise InvalidPayload(f"{field}: {value!r} is not a valid time ({exc})") from None
+        raise InvalidPayload(f"{field}: {_shown(value)} is not a valid time ({exc})") from None
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -231,7 +265,7 @@ def _azure_type(event: Mapping[str, Any], where: str) -> str:
             f"{where} is neither an Event Grid event (no eventType) nor a CloudEvent (no type)"
         )
     if not isinstance(kind, str):
-        raise InvalidPayload(f"{where}.{field} is {kind!r}, not a string")
+        raise InvalidPayload(f"{where}.{field} is {_shown(kind)}, not a string")
     return kind
 
 
@@ -243,6 +277,8 @@ def _azure_data(event: Mapping[str, Any], where: str) -> dict[str, Any]:
             data = json.loads(data)
         except ValueError:
             raise InvalidPayload(f"{where}.data is a string but not JSON") from None
+        except RecursionError:
+            raise InvalidPayload(f"{where}.data is a string of JSON nested too deeply") from None
     if not isinstance(data, Mapping):
         raise InvalidPayload(f"{where}.data is {type(data).__name__}, not an object")
     return {key.lower(): value for key, value in data.items() if isinstance(key, str)}
@@ -266,16 +302,25 @@ def _sms_received(event: Mapping[str, Any], where: str) -> InboundMessage:
             break
     else:
         raise InvalidPayload(f"{where} says nowhere when it was received (data.receivedTimestamp)")
-    message_id = data.get("messageid") or event.get("id")
+    message_id = _identifier(data.get("messageid")) or _identifier(event.get("id"))
     return InboundMessage(
         sender=ours,
         recipient=consumer,
         text=text,
         received_at=received_at,
         provider=AZURE,
-        message_id=str(message_id) if isinstance(message_id, (str, int)) else None,
+        message_id=message_id,
         raw=event,
     )
+
+
+def _identifier(value: object) -> str | None:
+    """An id as text; anything else (a list, true, a 5,000-digit number) is no id."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() <= 64:
+        return str(value)
+    return None
 
 
 def parse_azure_event_grid(payload: Payload) -> list[InboundMessage]:
@@ -351,7 +396,7 @@ def _v1_events(
     """``{from, to, active}``: ``from`` is our number, ``to`` the consumer, active = opted out."""
     active = body.get("active")
     if not isinstance(active, bool):
-        raise InvalidPayload(f"{where}.active is {active!r}, not true or false")
+        raise InvalidPayload(f"{where}.active is {_shown(active)}, not true or false")
     return [
         ConsentEvent(
             sender=_number(body.get("from"), f"{where}.from", ours=True, wildcard=True),
@@ -386,8 +431,10 @@ def _v2_events(
         status = record.get("optStatus")
         opted_out = _OPT_STATUS.get(status) if isinstance(status, str) else None
         if opted_out is None:
-            raise InvalidPayload(f"{place}.optStatus is {status!r}, not OptOut or OptIn")
+            raise InvalidPayload(f"{place}.optStatus is {_shown(status)}, not OptOut or OptIn")
         coverage = record.get("coverage")
+        if coverage is not None and not isinstance(coverage, str):
+            raise InvalidPayload(f"{place}.coverage is {_shown(coverage)}, not a string")
         if coverage == "Account":
             sender = WILDCARD
         elif coverage in _SENDER_COVERAGES:
@@ -397,13 +444,18 @@ def _v2_events(
         else:
             continue
         modified = record.get("lastModifiedTime")
+        changed = (
+            at
+            if modified is None or modified == ""  # not said: the notification's time
+            else _timestamp(modified, f"{place}.lastModifiedTime")
+        )
         source = _string(record.get("source"))
         events.append(
             ConsentEvent(
                 sender=sender,
                 recipient=_number(record.get("to"), f"{place}.to", ours=False),
                 opted_out=opted_out,
-                at=_timestamp(modified, f"{place}.lastModifiedTime") if modified else at,
+                at=changed,
                 provider=RINGCENTRAL,
                 source=_SOURCES.get(source, source.lower()) if source else None,
                 notification_id=uuid,
@@ -441,7 +493,7 @@ def parse_ringcentral_notification(payload: Payload) -> list[ConsentEvent]:
                 events.extend(_v2_events(body, place, at, uuid))
             continue  # a notification for some other event filter
         if kind is not None:
-            raise InvalidPayload(f"{where}.event is {kind!r}, not a string")
+            raise InvalidPayload(f"{where}.event is {_shown(kind)}, not a string")
         if "records" in body:
             events.extend(_v2_events(body, place, at, uuid))
         elif "active" in body:

@@ -24,7 +24,7 @@ SPECS = SHARED / "reference" / "specs" / "azure"
 CASSETTES = REPO / "cassettes" / "azure"
 RECORDED_HOST = "resource.communication.azure.invalid"
 SCRUBBED = "<scrubbed>"
-BASE = "http://azure.test"
+BASE = "https://azure.test"
 FAST = optouts.RetryPolicy(backoff=0.001, cap=0.01)
 
 Validator = Callable[[str, Any], None]

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 import optouts
-from optouts_azure import DEFAULT_ACCESS_KEY, AzureEmulator
+from optouts_azure import DEFAULT_ACCESS_KEY, AzureEmulator, AzureProvider
 
 SENDER = "+18005550100"
 FAST = optouts.RetryPolicy(backoff=0.001, cap=0.01)
@@ -76,7 +76,8 @@ def test_sync_batches_250_into_3_requests(
     result = client.add(SENDER, many)
     assert result.ok
     assert result.requests == 3
-    assert [len(batch) for batch in sent_recipients(transport.requests)] == [100, 100, 50]
+    # The sync client sends batches from a thread pool: they may arrive in any order.
+    assert sorted(len(batch) for batch in sent_recipients(transport.requests)) == [50, 100, 100]
     assert emulator.opted_out(SENDER) == set(many)
 
 
@@ -116,6 +117,54 @@ def test_sync_wrong_key_is_an_authentication_error(served: Any) -> None:
     assert raised.value.status_code == 401
     assert raised.value.request_id
     assert DEFAULT_ACCESS_KEY not in str(raised.value)
+
+
+def test_sync_a_sender_the_resource_does_not_own_is_named(served: Any) -> None:
+    served.app = AzureEmulator(senders=[SENDER])
+    text = served.app.connection_string(served.url)
+    with (
+        optouts.Client("azure", connection_string=text, retry=FAST) as client,
+        pytest.raises(optouts.AuthenticationError) as raised,
+    ):
+        client.add("+14255550123", numbers(1))
+    assert raised.value.status_code == 401
+    assert "the sender +14255550123 may not belong to this resource" in str(raised.value)
+    assert DEFAULT_ACCESS_KEY not in str(raised.value)
+    assert served.app.opted_out("+14255550123") == set()
+
+
+@pytest.fixture
+def quick_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(AzureProvider, "recheck_pause", 0.001)
+
+
+@pytest.mark.usefixtures("quick_recheck")
+def test_sync_check_survives_one_transient_400(
+    sync_client: tuple[optouts.Client, Any], emulator: AzureEmulator
+) -> None:
+    client, transport = sync_client
+    a, b = numbers(2, 570)
+    client.add(SENDER, [a]).raise_for_failures()
+    emulator.inject("invalid_parameter")
+    result = client.check(SENDER, [a, b])
+    assert [i.opted_out for i in result] == [True, False]
+    assert [r.url.path for r in transport.requests] == [
+        "/sms/optouts:add",
+        "/sms/optouts:check",
+        "/sms/optouts:check",
+    ]
+
+
+@pytest.mark.usefixtures("quick_recheck")
+def test_sync_check_fails_on_a_second_transient_400(
+    sync_client: tuple[optouts.Client, Any], emulator: AzureEmulator
+) -> None:
+    client, transport = sync_client
+    emulator.inject("invalid_parameter", "invalid_parameter", "invalid_parameter")
+    with pytest.raises(optouts.ProviderError, match="Request parameter") as raised:
+        client.check(SENDER, numbers(1, 571))
+    assert raised.value.status_code == 400
+    assert len(transport.requests) == 2  # FAST allows 4 attempts; this 400 gets two
 
 
 def test_sync_unknown_api_version(served: Any, emulator: AzureEmulator) -> None:
@@ -199,6 +248,18 @@ async def test_async_persistent_item_failures_are_reported(
     assert result[0].status_code == 500
     assert result[0].error == "Internal Server Error"
     assert result[0].opted_out is None
+
+
+@pytest.mark.usefixtures("quick_recheck")
+async def test_async_check_survives_one_transient_400(
+    async_client: tuple[optouts.AsyncClient, Any], emulator: AzureEmulator
+) -> None:
+    client, transport = async_client
+    emulator.inject("invalid_parameter")
+    result = await client.check(SENDER, numbers(3, 572))
+    assert result.ok
+    assert [i.opted_out for i in result] == [False] * 3
+    assert len(transport.requests) == 2
 
 
 async def test_async_streaming(async_client: tuple[optouts.AsyncClient, Any]) -> None:

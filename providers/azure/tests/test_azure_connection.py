@@ -64,6 +64,74 @@ def test_malformed_strings_say_why_without_the_key(text: str, reason: str) -> No
     assert KEY[:20] not in str(raised.value)
 
 
+PLAIN_HTTP = [
+    "http://contoso.communication.azure.com",
+    "HTTP://contoso.communication.azure.com/",
+    "http://10.0.0.7:8089",
+    "http://127.0.0.1.nip.io",
+    "http://[2001:db8::1]:8089/proxy",
+]
+LOOPBACK = ["http://127.0.0.1:8089", "http://127.5.6.7", "http://localhost:8089", "http://[::1]:8"]
+
+
+@pytest.mark.parametrize("endpoint", PLAIN_HTTP)
+def test_plain_http_off_this_machine_is_refused(endpoint: str) -> None:
+    with pytest.raises(ConnectionStringError, match="must use https://") as raised:
+        parse_connection_string(f"endpoint={endpoint};accesskey={KEY}")
+    assert raised.value.part == "endpoint"
+    with pytest.raises(ConnectionStringError, match="must use https://"):
+        Connection.from_parts(endpoint, KEY)
+    with pytest.raises(ConnectionStringError, match="must use https://"):
+        Connection(endpoint, KEY_BYTES)
+
+
+@pytest.mark.parametrize("endpoint", LOOPBACK)
+def test_plain_http_to_loopback_is_accepted(endpoint: str) -> None:
+    assert parse_connection_string(f"endpoint={endpoint}/;accesskey={KEY}").endpoint == endpoint
+    assert Connection.from_parts(endpoint, KEY).endpoint == endpoint
+
+
+@pytest.mark.parametrize("endpoint", PLAIN_HTTP)
+def test_a_plain_http_connection_string_setting_is_a_configuration_error(endpoint: str) -> None:
+    with pytest.raises(optouts.ConfigurationError) as raised:
+        optouts.Client("azure", connection_string=f"endpoint={endpoint};accesskey={KEY}")
+    message = str(raised.value)
+    assert "setting 'connection_string'" in message
+    assert "https://" in message
+    assert KEY not in message
+    assert KEY[:20] not in message
+
+
+@pytest.mark.parametrize("endpoint", PLAIN_HTTP)
+def test_a_plain_http_endpoint_setting_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, endpoint: str
+) -> None:
+    monkeypatch.setenv("OPTOUTS_AZURE_ENDPOINT", endpoint)
+    monkeypatch.setenv("OPTOUTS_AZURE_ACCESS_KEY", KEY)
+    with pytest.raises(optouts.ConfigurationError) as raised:
+        optouts.Client("azure")
+    message = str(raised.value)
+    assert "setting 'endpoint'" in message
+    assert "OPTOUTS_AZURE_ENDPOINT" in message
+    assert "access_key" not in message  # the key is fine: only the endpoint is named
+    assert KEY[:20] not in message
+
+
+@pytest.mark.parametrize("endpoint", LOOPBACK)
+def test_loopback_settings_reach_the_emulator(endpoint: str) -> None:
+    by_string = optouts.Client("azure", connection_string=f"endpoint={endpoint};accesskey={KEY}")
+    by_parts = optouts.Client("azure", endpoint=endpoint, access_key=KEY)
+    for client in (by_string, by_parts):
+        assert isinstance(client.provider, AzureProvider)
+        assert client.provider.connection.endpoint == endpoint
+
+
+def test_a_bad_access_key_setting_names_access_key() -> None:
+    with pytest.raises(optouts.ConfigurationError, match="setting 'access_key'") as raised:
+        optouts.Client("azure", endpoint=ENDPOINT, access_key=KEY[:-2] + "!!")
+    assert "OPTOUTS_AZURE_ACCESS_KEY" in str(raised.value)
+
+
 def test_connection_repr_hides_the_key() -> None:
     text = repr(parse_connection_string(CONNECTION))
     assert ENDPOINT in text

@@ -392,3 +392,33 @@ async def test_item_fault_rate_fails_recipients_on_their_own(
     failed = {item["to"] for item in answered if item["httpStatusCode"] == 500}
     assert 20 < len(failed) < 80
     assert emulator.opted_out(SENDER) == set(numbers) - failed
+
+
+async def test_check_meets_the_transient_400_add_does_not(
+    send: Send, emulator: AzureEmulator
+) -> None:
+    emulator.inject("invalid_parameter", "invalid_parameter")
+    checked = await send("check", body("+12025550100"))
+    assert checked.status_code == 400
+    assert checked.json()["error"]["message"] == "Request parameter   is invalid."
+    added = await send("add", body("+12025550100"))
+    assert added.status_code == 200
+    assert emulator.opted_out(SENDER) == {"+12025550100"}
+
+
+async def test_senders_the_resource_does_not_own_get_a_401(
+    conforms_response: Callable[[httpx.Response], None],
+) -> None:
+    emulator = AzureEmulator(senders=[SENDER])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator)) as http:
+        other = await http.post(
+            URL.format(op="add"),
+            json=body("+12025550100", sender="+14255550123"),
+            auth=HMACAuth(KEY),
+        )
+        own = await http.post(URL.format(op="add"), json=body("+12025550100"), auth=HMACAuth(KEY))
+    assert other.status_code == 401
+    conforms_response(other)
+    assert other.json() == {"error": {"code": "Unauthorized", "message": ""}}
+    assert own.status_code == 200
+    assert emulator.opted_out("+14255550123") == set()

@@ -4,16 +4,24 @@ and the spec's published examples replayed through the parser."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import optouts
 from optouts_azure import AzureProvider
 from optouts_azure._api import Operation
-from optouts_azure._responses import parse_results, raise_for_error, retry_after
+from optouts_azure._responses import (
+    is_transient_check_error,
+    parse_results,
+    raise_for_error,
+    retry_after,
+)
 
 KEY = "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0wMDAwMDAwMA=="
 CONNECTION = f"endpoint=https://contoso.communication.azure.com/;accesskey={KEY}"
@@ -139,6 +147,20 @@ def test_refusals_explain_the_two_likely_causes(client_for: Any, status: int) ->
     assert len(recorder.requests) == 1
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_refusals_name_the_sender_as_a_possible_cause(client_for: Any, status: int) -> None:
+    # Azure's SDK e2e test_opt_out_unauthorized_from_phone_number: a sender the resource
+    # does not own is refused with 401, however right the key.
+    recorder = Recorder(json_error(status, {"error": {"code": "Unauthorized", "message": ""}}))
+    with pytest.raises(optouts.AuthenticationError) as raised:
+        client_for(recorder).add("+14255550123", [A])
+    message = str(raised.value)
+    assert "the sender +14255550123 may not belong to this resource" in message
+    assert "key may be wrong" in message
+    assert KEY not in message
+    assert KEY[:20] not in message
+
+
 def test_empty_401_body_still_authenticates_nothing(client_for: Any) -> None:
     recorder = Recorder(json_error(401, {"error": {"code": "Unauthorized", "message": ""}}))
     with pytest.raises(optouts.AuthenticationError, match="HTTP 401"):
@@ -181,6 +203,73 @@ def test_retry_after_in_seconds_or_as_a_date(
 ) -> None:
     response = httpx.Response(429, headers=headers)
     assert retry_after(response, now=lambda: 1691671195.0) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "inf",
+        "-inf",
+        "Infinity",
+        "nan",
+        "NaN",
+        "1e999",
+        "-1e999",
+        "9" * 400,
+        "9" * 5000,
+        "-3",
+        "-0.5",
+        "-" + "9" * 400,
+    ],
+)
+@pytest.mark.parametrize("header", ["Retry-After", "retry-after-ms", "x-ms-retry-after-ms"])
+def test_retry_after_without_a_usable_wait_is_absent(header: str, value: str) -> None:
+    response = httpx.Response(429, headers={header: value})
+    assert retry_after(response, now=lambda: 1691671195.0) is None
+
+
+def test_an_unusable_retry_after_ms_falls_back_to_retry_after() -> None:
+    response = httpx.Response(429, headers={"retry-after-ms": "inf", "Retry-After": "4"})
+    assert retry_after(response) == 4.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "1" + "0" * 300}, 1e300),  # huge but finite: the policy refuses it
+        ({"retry-after-ms": "1e300"}, 1e297),
+        ({"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}, 253402300799.0 - 1691671195.0),
+        ({"Retry-After": "Mon, 01 Jan 0001 00:00:00 GMT"}, 0.0),
+        ({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}, 0.0),
+        ({"Retry-After": "Thu, 10 Aug 2023 12:40:05 -0000"}, None),  # no zone: unknown
+        ({"Retry-After": "Sat, 01 Jan 10000 00:00:00 GMT"}, None),
+        ({"Retry-After": "Thu, 10 Aug 2023 99:99:99 GMT"}, None),
+    ],
+)
+def test_retry_after_dates_far_off_and_huge_numbers(
+    headers: dict[str, str], expected: float | None
+) -> None:
+    assert retry_after(httpx.Response(429, headers=headers), now=lambda: 1691671195.0) == expected
+
+
+@given(
+    st.sampled_from(["Retry-After", "retry-after-ms", "x-ms-retry-after-ms"]),
+    st.one_of(
+        st.text(st.characters(codec="latin-1", exclude_characters="\r\n"), max_size=40),
+        st.floats().map(repr),
+        st.integers().map(str),
+        st.datetimes().map(lambda d: d.strftime("%a, %d %b %Y %H:%M:%S GMT")),
+    ),
+)
+@example("Retry-After", "1e999")
+@example("Retry-After", "nan")
+def test_retry_after_never_raises_and_never_says_forever(header: str, value: str) -> None:
+    stripped = value.strip(" \t")
+    if not stripped:
+        return  # httpx refuses a header it cannot send; nothing to parse
+    response = httpx.Response(429, headers=[(header.encode(), stripped.encode("latin-1"))])
+    wait = retry_after(response, now=lambda: 1691671195.0)
+    assert wait is None or (math.isfinite(wait) and wait >= 0)
 
 
 def test_server_errors_are_retried(client_for: Any, pauses: list[float]) -> None:
@@ -394,3 +483,103 @@ def test_the_every_sender_wildcard_is_refused_before_sending(client_for: Any) ->
     assert recorder.requests == []
     assert str(client.provider.refuses("add", "*")) == str(refused.value)  # what a dry run is told
     assert client.provider.refuses("add", "+18005550100") is None
+
+
+# --- check's transient 400 -------------------------------------------------------------------
+
+TRANSIENT = {"error": {"code": "BadRequest", "message": "Request parameter   is invalid."}}
+
+
+def test_a_transient_check_400_is_sent_once_more(client_for: Any, pauses: list[float]) -> None:
+    recorder = Recorder(json_error(400, TRANSIENT), lambda r: ok_items(r, isOptedOut=True))
+    result = client_for(recorder).check(SENDER, [A, B])
+    assert result.ok
+    assert [i.opted_out for i in result] == [True, True]
+    assert len(recorder.requests) == 2
+    assert recorder.recipients(1) == [A, B]
+    assert pauses == [AzureProvider.recheck_pause]
+    first, second = (r.headers["x-ms-client-request-id"] for r in recorder.requests)
+    assert first != second  # a new request, signed afresh
+
+
+def test_a_transient_check_400_is_retried_once_only(client_for: Any, pauses: list[float]) -> None:
+    recorder = Recorder(json_error(400, TRANSIENT))
+    client = client_for(recorder)
+    with pytest.raises(optouts.ProviderError, match="Request parameter") as raised:
+        client.check(SENDER, [A])
+    assert raised.value.status_code == 400
+    assert not raised.value.retryable  # the core's policy (4 attempts) does not send it again
+    assert len(recorder.requests) == 2
+    assert len(pauses) == 1
+
+
+@pytest.mark.parametrize("operation", ["add", "remove"])
+def test_add_and_remove_never_resend_that_400(client_for: Any, operation: str) -> None:
+    recorder = Recorder(json_error(400, TRANSIENT), ok_items)
+    with pytest.raises(optouts.ProviderError, match="Request parameter"):
+        getattr(client_for(recorder), operation)(SENDER, [A])
+    assert len(recorder.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"code": "BadRequest", "message": "Request parameter 'from' is invalid."}},
+        {"error": {"code": "InvalidApiVersion", "message": "no such version"}},
+        {"title": "One or more validation errors occurred.", "errors": {"From": ["required"]}},
+        {"error": {"code": "BadRequest", "message": ""}},
+        [1, 2],
+    ],
+)
+def test_other_400s_from_check_are_not_resent(client_for: Any, body: Any) -> None:
+    recorder = Recorder(json_error(400, body), ok_items)
+    with pytest.raises(optouts.ProviderError):
+        client_for(recorder).check(SENDER, [A])
+    assert len(recorder.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("operation", "status", "message", "expected"),
+    [
+        ("check", 400, "Request parameter   is invalid.", True),
+        ("check", 400, "request parameter is invalid", True),
+        ("check", 400, " Request\tparameter is INVALID. ", True),
+        ("check", 400, "Request parameter 'to' is invalid.", False),
+        ("check", 500, "Request parameter   is invalid.", False),
+        ("add", 400, "Request parameter   is invalid.", False),
+        ("remove", 400, "Request parameter   is invalid.", False),
+    ],
+)
+def test_the_transient_400_rule(
+    operation: Operation, status: int, message: str, expected: bool
+) -> None:
+    response = httpx.Response(status, json={"error": {"code": "BadRequest", "message": message}})
+    assert is_transient_check_error(operation, response) is expected
+
+
+# --- malformed answers -------------------------------------------------------------------------
+
+
+def test_items_whose_to_is_not_a_string_are_ignored() -> None:
+    response = httpx.Response(
+        200,
+        json={
+            "value": [
+                {"to": [A], "httpStatusCode": 200, "isOptedOut": True},
+                {"to": {"n": A}, "httpStatusCode": 200, "isOptedOut": True},
+                {"to": B, "httpStatusCode": 200, "isOptedOut": False},
+            ]
+        },
+    )
+    assert list(parse_results("check", response, [A, B])) == [B]
+
+
+@pytest.mark.parametrize("status", [200, 400, 500])
+def test_a_body_nested_too_deeply_is_a_provider_error(status: int) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    response = httpx.Response(status, content=deep)
+    with pytest.raises(optouts.ProviderError) as raised:
+        parse_results("check", response, [A])
+    assert raised.value.status_code == status
+    assert len(str(raised.value)) < 400
+    assert not is_transient_check_error("check", response)

@@ -3,9 +3,10 @@
 It is a plain ASGI application (no framework) that checks requests as Azure does: the
 HMAC signature, the content hash and the date (at most 15 minutes off), the api-version and
 the body, answering with Azure's error shapes. State is kept per sender–recipient pair.
-Knobs add latency, faults (whole-request 5xx, per-recipient 500s, dropped connections),
-per-recipient 500s at their own rate, and throttling (429 with ``Retry-After``); with a
-``seed`` the same requests meet the same faults.
+Knobs add latency, faults (whole-request 5xx, per-recipient 500s, dropped connections,
+check's transient 400), per-recipient 500s at their own rate, throttling (429 with
+``Retry-After``) and the senders the resource owns (others get a 401, as Azure's own SDK
+tests show); with a ``seed`` the same requests meet the same faults.
 
 Run it in-process with ``httpx.ASGITransport(app=AzureEmulator())`` or on 127.0.0.1 with
 ``optouts emulate azure``. A dropped connection surfaces in-process as
@@ -40,9 +41,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-Fault = Literal["error", "unavailable", "items", "drop", "throttle"]
+Fault = Literal["error", "unavailable", "items", "drop", "throttle", "invalid_parameter"]
 """``error``: HTTP 500; ``unavailable``: 503; ``items``: 200 with some recipients failed with
-500; ``drop``: the connection closes mid-answer; ``throttle``: 429 with Retry-After."""
+500; ``drop``: the connection closes mid-answer; ``throttle``: 429 with Retry-After;
+``invalid_parameter``: a check answered 400 "Request parameter   is invalid.", the transient
+answer Azure's SDK trackers report (add and remove meeting it are served as usual)."""
 FAULTS: Final[tuple[Fault, ...]] = get_args(Fault)
 RANDOM_FAULTS: Final[tuple[Fault, ...]] = ("error", "unavailable", "items", "drop")
 
@@ -55,6 +58,8 @@ _AUTHORIZATION = re.compile(r"HMAC-SHA256 SignedHeaders=([^&\s]+)&Signature=(\S+
 _VALIDATION_TYPE = "https://tools.ietf.org/html/rfc9110#section-15.5.1"
 _VALIDATION_TITLE = "One or more validation errors occurred."
 _INVALID_NUMBER = "Invalid recipient phone number format"
+_INVALID_PARAMETER = "Request parameter   is invalid."
+"""As azure-sdk-for-js#35009 quotes it, the parameter's name left blank."""
 
 
 class DroppedConnection(httpx.RemoteProtocolError):
@@ -89,6 +94,7 @@ class AzureEmulator:
         retry_after: float | None = 1.0,
         seed: int | None = None,
         enabled: bool = True,
+        senders: Collection[str] | None = None,
         max_skew: float = MAX_SKEW,
         api_versions: Collection[str] = API_VERSIONS,
         clock: Callable[[], float] = time.time,
@@ -113,6 +119,8 @@ class AzureEmulator:
         """Share of recipients answered 500 on their own, in requests that otherwise succeed."""
         self.retry_after = retry_after
         self.enabled = enabled
+        self.senders = None if senders is None else frozenset(senders)
+        """The numbers and short codes the resource owns; None accepts any sender."""
         self.max_skew = max_skew
         self.api_versions = frozenset(api_versions)
         self._access_key = access_key
@@ -206,6 +214,10 @@ class AzureEmulator:
             )
         self._check_api_version(scope)
         sender, recipients = _validate(body, number)
+        if self.senders is not None and sender not in self.senders:
+            raise _error(401, "Unauthorized", "")
+        if fault == "invalid_parameter" and operation == "check":
+            raise _error(400, "BadRequest", _INVALID_PARAMETER)  # the code is not documented
         if fault == "error":
             raise _error(500, "InternalServerError", "An internal server error occurred.")
         if fault == "unavailable":

@@ -2,11 +2,15 @@
 
 Each operation is one signed POST of up to 100 recipients for one sender. Azure has no way
 to list opt-outs, so ``list`` is not offered; the hint points users at the local ledger.
+A check that Azure answers with its transient 400 is sent once more by the exchange itself
+(see ``is_transient_check_error``): the core's retry policy never retries a 400, and may
+allow more attempts than this one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,12 +29,13 @@ from optouts import (
     Secret,
     Setting,
     Settings,
+    Sleep,
 )
 
 from ._api import DEFAULT_API_VERSION, MAX_RECIPIENTS, Operation, check_api_version, operation_path
 from ._auth import HMACAuth
 from ._connection import Connection, ConnectionStringError, parse_connection_string
-from ._responses import parse_results
+from ._responses import is_transient_check_error, parse_results
 
 __all__ = ["AzureProvider"]
 
@@ -40,6 +45,7 @@ _CONNECTION_VARIABLES = (
 _USER_AGENT = "optouts-azure"
 _EVERY_SENDER = "*"
 """The core's account-wide sender (RingCentral has one); Azure has no such thing."""
+logger = logging.getLogger("optouts")
 
 
 def _revealed(value: Any) -> str | None:
@@ -82,6 +88,8 @@ class AzureProvider(Provider):
             parse=check_api_version,
         ),
     )
+    recheck_pause: ClassVar[float] = 0.5
+    """Seconds before a check that met Azure's transient 400 is sent again (once)."""
     hints: ClassVar[dict[Capability, str]] = {
         Capability.LIST: (
             "Azure has no list API; keep a local ledger (provider 'local') as the record "
@@ -142,9 +150,10 @@ class AzureProvider(Provider):
             try:
                 connection = Connection.from_parts(endpoint, access_key)
             except ConnectionStringError as exc:
+                setting = "access_key" if exc.part == "accesskey" else "endpoint"
                 raise ConfigurationError(
-                    f"settings 'endpoint'/'access_key' of provider 'azure' are malformed: {exc} "
-                    "(also settable as OPTOUTS_AZURE_ENDPOINT and OPTOUTS_AZURE_ACCESS_KEY)"
+                    f"setting {setting!r} of provider 'azure' is malformed: {exc} "
+                    f"(also settable as OPTOUTS_AZURE_{setting.upper()})"
                 ) from None
             return cls(connection, api_version=api_version)
         raise ConfigurationError(
@@ -201,6 +210,10 @@ class AzureProvider(Provider):
         if refusal is not None:
             raise refusal
         response = yield self.build_request(operation, sender, recipients)
+        if response is not None and is_transient_check_error(operation, response):
+            logger.debug("Azure answered a check with its transient 400; sending it once more")
+            yield Sleep(self.recheck_pause, "retry")
+            response = yield self.build_request(operation, sender, recipients)
         if response is None:  # pragma: no cover - the runners always answer a request
             raise RuntimeError("the exchange got no response")
-        return parse_results(operation, response, recipients)
+        return parse_results(operation, response, recipients, sender=sender)
