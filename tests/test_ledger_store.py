@@ -182,14 +182,22 @@ def another_writer(backend: Backend) -> Iterator[Callable[[str], None]]:
     if backend.name == "sqlite":
         with contextlib.closing(sqlite3.connect(backend.database, isolation_level=None)) as db:
             db.execute("BEGIN IMMEDIATE")
-            yield db.execute
+
+            def run_sqlite(sql: str) -> None:
+                db.execute(sql)
+
+            yield run_sqlite
             db.execute("COMMIT")
         return
     import psycopg
 
     with psycopg.connect(backend.database) as pg:
         pg.execute(f"SELECT 1 FROM optouts WHERE recipient = {US_1} FOR UPDATE")
-        yield pg.execute
+
+        def run_postgresql(sql: str) -> None:
+            pg.execute(sql.encode())  # bytes: psycopg's type for a query built at run time
+
+        yield run_postgresql
         pg.commit()
 
 
