@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from optouts import ProviderError, RecipientResult
 from optouts.cli import run
 from optouts.ledger._schema import SCHEMA_VERSION
 
@@ -432,3 +433,81 @@ def test_the_progress_bar_on_a_terminal_leaves_the_results_alone(
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 3001
     assert "Traceback" not in captured.err
+
+
+# Text from vendors and files is shown, never obeyed
+
+MARKUP = "[bold red]x[/]"
+LINK = "\x1b]8;;http://evil\x07click\x1b]8;;\x07"
+EVIL = f"{MARKUP}{LINK}\u202e"
+SHOWN = "[bold red]x[/]\\x1b]8;;http://evil\\x07click\\x1b]8;;\\x07\\u202e"
+RAW = ("\x1b", "\x07", "\u202e", "\r")
+
+
+def assert_shown_not_obeyed(text: str) -> None:
+    assert not [character for character in RAW if character in text]
+    assert SHOWN in text
+
+
+def test_csv_output_never_writes_a_cell_a_spreadsheet_would_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ran = optouts(capsys, "--format", "csv", "check", "--from", SENDER, US, "=1+1", "@SUM(A1)")
+    assert [row[1] for row in ran.csv()[1:]] == [US, "'=1+1", "'@SUM(A1)"]
+    optouts(capsys, "--set", "source=-2+3", "add", "--from", SENDER, CA)
+    _, *rows = optouts(capsys, "--format", "csv", "list").csv()
+    assert [row[:5] for row in rows] == [[SENDER, CA, "opted-out", "CA", "'-2+3"]]
+
+
+def test_sources_with_markup_and_escapes_are_shown_as_text(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert optouts(capsys, "--set", f"source={EVIL}", "add", "--from", SENDER, US).code == 0
+    listing = tmp_path / "evil\x1b[2J.csv"  # a file name may hold escapes too
+    listing.write_text(
+        f"sender,recipient,status,source\n{SENDER},{CA},opted-out,{EVIL}\n{SENDER},{GB},{EVIL},\n",
+        encoding="utf-8",
+    )
+    imported = optouts(capsys, "import", str(listing))
+    assert imported.code == 1
+    assert_shown_not_obeyed(imported.err)
+    assert "evil\\x1b[2J.csv:3: status" in imported.err
+    for argv in (["list"], ["audit", US], ["audit", CA]):
+        ran = optouts(capsys, *argv)
+        assert ran.code == 0
+        assert_shown_not_obeyed(ran.out)
+
+
+def test_vendor_text_in_results_and_errors_is_shown_as_text(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(self: object, operation: str, sender: str, recipients: Any) -> Any:
+        for recipient in recipients:
+            yield RecipientResult(recipient, ok=False, error=EVIL)
+
+    monkeypatch.setattr("optouts._client.Client.stream", refused)
+    ran = optouts(capsys, "check", "--from", SENDER, US, EVIL)
+    assert ran.code == 1
+    assert_shown_not_obeyed(ran.out)
+
+    def broken(self: object, operation: str, sender: str, recipients: Any) -> Any:
+        raise ProviderError(f"{EVIL}\r\noptouts: error: forged", provider="fakevendor")
+
+    monkeypatch.setattr("optouts._client.Client.stream", broken)
+    ran = optouts(capsys, "check", "--from", SENDER, US)
+    assert ran.code == 1
+    assert_one_error_line(ran.err)
+    assert_shown_not_obeyed(ran.err)
+
+
+def test_a_5_mb_argument_makes_a_short_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    huge = "5" * 5_000_000
+    for argv in (["check", "--from", huge, US], ["--set", huge, "list"]):
+        ran = optouts(capsys, *argv)
+        assert ran.code == 2
+        assert_one_error_line(ran.err)
+        assert len(ran.err) < 300
+        assert "(5,000,000 characters)" in ran.err
+    ran = optouts(capsys, "check", "--from", SENDER, f"+{huge}")
+    assert ran.code == 1
+    assert len(ran.out) < 5_000

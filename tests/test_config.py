@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,45 @@ def test_a_database_url_password_never_shows() -> None:
         {},
     )
     assert "hunter2" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        lambda value, _: resolve_settings("vendor", DECLARED, {value: "x"}, load_config_file(), {}),
+        lambda value, _: core_setting("retry_backoff", value, load_config_file(), {}),
+        lambda value, _: core_setting("max_concurrency", value, load_config_file(), {}),
+        lambda value, folder: load_config_file(write_config(folder, f'"{value}" = 1\n')),
+        lambda value, _: resolve_settings(  # float's own message quotes the value again
+            "vendor",
+            DECLARED,
+            {"endpoint": "e", "token": "t", "timeout": value},
+            load_config_file(),
+        ),
+    ],
+    ids=["setting name", "seconds", "whole number", "top-level name", "provider's parser"],
+)
+def test_a_5_mb_value_or_name_makes_a_short_message(
+    tmp_path: Path, attempt: Callable[[str, Path], object]
+) -> None:
+    def message(value: str) -> str:
+        with pytest.raises(ConfigurationError) as raised:
+            attempt(value, tmp_path)
+        return str(raised.value)
+
+    short, huge = message("9x"), message("9x" * 2_500_000)
+    assert "9x9x…' (5,000,000 characters)" in huge
+    assert len(huge) < len(short) + 2 * 100  # at most two quotes of it, each cut short
+    assert len(huge) < 500
+
+
+def test_a_parser_quoting_a_5_mb_value_whole_is_cut_short_too() -> None:
+    def fussy(value: str) -> str:
+        raise ValueError(f"{value!r} is not a region; try 'US'. {value}")
+
+    declared = (Setting("region", "where", parse=fussy),)
+    with pytest.raises(ConfigurationError) as raised:
+        resolve_settings("vendor", declared, {"region": "Q" * 5_000_000}, load_config_file(), {})
+    message = str(raised.value)
+    assert len(message) < 500
+    assert f"'{'Q' * 60}…' (5,000,000 characters) is not a region; try 'US'. QQQ" in message

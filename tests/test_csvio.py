@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
+import attrs
 import httpx
 import pytest
 
@@ -113,7 +116,9 @@ def test_import_into_a_vendor_adds_and_removes(database: str) -> None:
     emulator = AzureEmulator()
     http = httpx.Client(transport=BlockingASGITransport(emulator))
     with optouts.Client(
-        "azure", connection_string=emulator.connection_string("http://azure.test"), http_client=http
+        "azure",
+        connection_string=emulator.connection_string("https://azure.test"),
+        http_client=http,
     ) as azure:
         azure.add(S, ["+12025550109"])
         report = import_csv(
@@ -135,7 +140,7 @@ def test_export_from_a_provider_that_cannot_list_says_why(database: str) -> None
     with (
         optouts.Client(
             "azure",
-            connection_string=emulator.connection_string("http://azure.test"),
+            connection_string=emulator.connection_string("https://azure.test"),
             http_client=http,
         ) as azure,
         pytest.raises(optouts.UnsupportedOperation, match="keep a local ledger"),
@@ -182,7 +187,9 @@ def test_into_a_vendor_the_newest_row_of_a_pair_wins() -> None:
     emulator = AzureEmulator()
     http = httpx.Client(transport=BlockingASGITransport(emulator))
     with optouts.Client(
-        "azure", connection_string=emulator.connection_string("http://azure.test"), http_client=http
+        "azure",
+        connection_string=emulator.connection_string("https://azure.test"),
+        http_client=http,
     ) as azure:
         report = import_csv(
             azure,
@@ -255,3 +262,68 @@ def test_command_line_import_reports_bytes_that_are_not_utf8_by_line(
         sources = {r.recipient: r.source for r in ledger.list(S)}
     assert sources["+12025550104"] == "café"
     assert sources["+12025550105"] == "import:stdin"
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example","click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1)",
+    "'=already guarded",
+    "''+twice",
+    "+15555550123",
+    "'plain",
+    "plain",
+]
+
+
+def test_export_never_writes_a_formula_and_import_reads_each_source_back(
+    tmp_path: Path,
+) -> None:
+    database = str(tmp_path / "formulas.db")
+    for n, source in enumerate(FORMULAS):
+        with optouts.Client("local", database=database, source=source) as client:
+            client.add(S, [f"+1202555{n:04d}"])
+    with optouts.Client("local", database=database) as ledger:
+        out = io.StringIO()
+        assert export_csv(ledger, out) == len(FORMULAS)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))[1:]
+    assert [row[3] for row in rows] == [
+        "'" + source if source.lstrip("'")[:1] in "=+-@" else source for source in FORMULAS
+    ]
+    assert {row[0] for row in rows} == {S}  # E.164, as it is
+    assert [row[1] for row in rows] == [f"+1202555{n:04d}" for n in range(len(FORMULAS))]
+
+    with optouts.Client("local", database=str(tmp_path / "copy.db")) as copy:
+        report = import_csv(copy, io.StringIO(out.getvalue()))
+        assert (report.applied, report.failed) == (len(FORMULAS), 0)
+        assert [r.source for r in copy.list(S)] == FORMULAS
+
+
+@attrs.frozen
+class Listing:
+    """Just enough of a Client for export: a provider that is no ledger, and its records."""
+
+    records: list[optouts.OptOut]
+    provider: object = None
+    default_region: None = None
+
+    def list(self, sender: str | None, *, status: str) -> Iterator[optouts.OptOut]:
+        yield from self.records
+
+
+def test_export_from_a_vendor_guards_whatever_text_it_sent() -> None:
+    listing = Listing(
+        [
+            optouts.OptOut(S, "+12025550101", Status.OPTED_OUT, source="=cmd()"),
+            optouts.OptOut("=1+1", "@SUM(A1)", Status.OPTED_IN, source="-1"),
+            optouts.OptOut("12345", "+1 202 555 0102", Status.OPTED_OUT),
+        ]
+    )
+    out = io.StringIO()
+    assert export_csv(cast(optouts.Client, listing), out) == 3
+    assert list(csv.reader(io.StringIO(out.getvalue())))[1:] == [
+        [S, "+12025550101", "opted-out", "'=cmd()", ""],
+        ["'=1+1", "'@SUM(A1)", "opted-in", "'-1", ""],
+        ["12345", "'+1 202 555 0102", "opted-out", "", ""],
+    ]

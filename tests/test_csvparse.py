@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optouts._csvparse import HEADER, Window, columns_of, parse
-from optouts._errors import InvalidNumber
+from optouts._csvparse import HEADER, Window, columns_of, guarded, parse, unguarded
+from optouts._errors import InvalidNumber, quote_value
 from optouts._numbers import country_of, normalize, normalize_sender
 from optouts.ledger import Change
 
@@ -38,38 +39,44 @@ def run(
     )
 
 
+def unquoted(cell: str) -> str:
+    """A cell without the ``'`` a spreadsheet guard put before a formula's first character."""
+    text = cell.strip()
+    return text[1:] if re.match("''*[-=+@\t\r]", text) else cell
+
+
 def expected(row: list[str], region: str | None) -> Change | str:
     """The row as the exact path reads it: a change, or the reason it is refused."""
     sender, recipient, status, source, when = row
     states = {"opted-out": True, "optout": True, "opt-out": True}
     states |= {"opted-in": False, "optin": False, "opt-in": False}
-    state = states.get(status.strip().lower())
+    state = states.get(unquoted(status).strip().lower())
     if state is None:
-        return f"status {status!r} is not opted-out or opted-in"
+        return f"status {quote_value(status)} is not opted-out or opted-in"
     try:
-        sender = normalize_sender(sender, region)
-        number = normalize(recipient.strip(), region)
+        sender = normalize_sender(unquoted(sender), region)
+        number = normalize(unquoted(recipient).strip(), region)
     except InvalidNumber as exc:
-        return f"{exc.value!r}: {exc.reason}"
-    text = when.strip()
+        return f"{quote_value(exc.value)}: {exc.reason}"
+    text = unquoted(when).strip()
     at: int | None = None
     if text:
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            return f"updated_at {text!r} is not an ISO 8601 time"
+            return f"updated_at {quote_value(text)} is not an ISO 8601 time"
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
         at = (moment - EPOCH) // timedelta(microseconds=1)
         if at > datetime.now(timezone.utc).timestamp() * 1e6 + 86400e6:
-            return f"updated_at {when!r} is in the future"
+            return f"updated_at {quote_value(when)} is in the future"
         if moment < datetime(1, 1, 1, tzinfo=timezone.utc):
-            return f"updated_at {when!r} is before the year 1 in UTC"
+            return f"updated_at {quote_value(when)} is before the year 1 in UTC"
     return Change(
         sender,
         int(number[1:]),
         state,
-        source.strip() or SOURCE,
+        unquoted(source.strip() or SOURCE),
         NOW if at is None else at,
         country_of(number),
         at is not None,
@@ -99,6 +106,11 @@ recipients = st.one_of(
             "+",
             "",
             "twelve",
+            "'+12025550101",  # as a spreadsheet guard writes it
+            " '+12025550101 ",
+            "''+12025550101",
+            "'12025550101",
+            "'=1+1",
         ]
     ),
     st.text(st.characters(blacklist_characters="\x00"), max_size=14),  # 3.10 csv: no NUL
@@ -117,10 +129,22 @@ times = st.one_of(
     moments.map(lambda m: f" {m.isoformat()} "),
     moments.map(lambda m: m.date().isoformat()),
     st.sampled_from(["", " ", "yesterday", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00ZZ"]),
+    st.sampled_from(["'2026-01-01T00:00:00Z", "'-2026-01-01", "'+1", "'@", "'"]),
 )
-statuses = st.sampled_from(["opted-out", "opted-in", "OptOut", " opt-in ", "sideways", ""])
-senders = st.sampled_from(["+18005550100", "12345", "*", " +18005550111", "nobody"])
-sources = st.sampled_from(["", "api", " ringcentral ", "Recipient"])
+statuses = st.sampled_from(
+    ["opted-out", "opted-in", "OptOut", " opt-in ", "sideways", "", "'opted-out", "'-opt-in"]
+)
+senders = st.sampled_from(
+    ["+18005550100", "12345", "*", " +18005550111", "nobody", "'+18005550100", "''+18005550100"]
+)
+formulas = st.tuples(
+    st.sampled_from(["", "'", "''", " '"]),
+    st.sampled_from("=+-@\t\r"),
+    st.sampled_from(["", "SUM(A1)", "cmd|' /C calc'!A0", "15555550123", " x "]),
+).map("".join)
+sources = st.one_of(
+    st.sampled_from(["", "api", " ringcentral ", "Recipient", "'", "'api", "''"]), formulas
+)
 trailing = st.sampled_from(["x", "", "2026-01-01"])
 """Cells past the header's columns: ignored, whatever they hold."""
 records_ = st.lists(st.tuples(senders, recipients, statuses, sources, times), max_size=30)
@@ -248,3 +272,69 @@ def test_a_record_the_csv_module_cannot_read_is_reported_and_the_rest_go_on() ->
     assert lines == [2, 4]
     limit = csv.field_size_limit()
     assert bad == [(3, f"not readable as CSV: field larger than field limit ({limit})")]
+
+
+def test_a_guarded_cell_is_read_back_without_its_quote() -> None:
+    text = (
+        "sender,recipient,status,source,updated_at\n"
+        "'+18005550100,'+12025550101,opted-out,'=HYPERLINK(\"http://x\"),\n"
+        "+18005550100,+12025550102,opted-out,''@SUM(A1),\n"
+        "+18005550100,+12025550103,opted-out,'-1,'2026-01-01T00:00:00Z\n"
+        "+18005550100,+12025550104,opted-out,'plain,\n"
+        '+18005550100,+12025550105,opted-out,"\'\t=tab",\n'
+    )
+    (window,) = run(text)
+    assert [(c.sender, c.recipient, c.source) for c in window.changes] == [
+        ("+18005550100", 12025550101, '=HYPERLINK("http://x")'),
+        ("+18005550100", 12025550102, "'@SUM(A1)"),
+        ("+18005550100", 12025550104, "'plain"),  # not a formula: the quote is its own
+        ("+18005550100", 12025550105, "\t=tab"),
+    ]
+    assert window.bad == [(4, 'updated_at "\'2026-01-01T00:00:00Z" is not an ISO 8601 time')]
+
+
+@given(st.text(st.characters(blacklist_categories=["Cs"])))
+def test_guarded_cells_never_start_a_formula_and_read_back_whole(text: str) -> None:
+    cell = guarded(text)
+    assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r")
+    if text == text.strip():  # a reader drops surrounding blanks in any case
+        assert unguarded(cell) == text
+    assert guarded(text, number=True) == (text if re.fullmatch(r"\+[0-9]+", text) else cell)
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+cmd", "'+cmd"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("'=1+1", "''=1+1"),
+        ("'x", "'x"),
+        ("x=1", "x=1"),
+        ("", ""),
+        ("+15555550123", "'+15555550123"),
+    ],
+)
+def test_what_a_guard_writes(text: str, cell: str) -> None:
+    assert guarded(text) == cell
+    assert guarded("+15555550123", number=True) == "+15555550123"
+    assert guarded("+1 555 555 0123", number=True) == "'+1 555 555 0123"
+
+
+def test_a_huge_cell_makes_a_short_reason() -> None:
+    huge = "9" * (csv.field_size_limit() - 10)  # the largest cells the csv module reads
+    rows = [
+        f"+18005550100,+1{huge},opted-out,,",
+        f"{huge},+12025550101,opted-out,,",
+        f"+18005550100,+12025550101,{huge},,",
+        f"+18005550100,+12025550101,opted-out,,{huge}",
+        f"+18005550100,+12025550101,opted-out,\udcff{huge},",
+    ]
+    (window,) = run(f"{','.join(HEADER)}\n" + "\n".join(rows) + "\n")
+    assert [line for line, _ in window.bad] == [2, 3, 4, 5, 6]
+    for _, reason in window.bad:
+        assert len(reason) < 300, reason[:400]
+        assert "characters)" in reason  # says how long the value was

@@ -132,3 +132,20 @@ def test_the_country_of_an_area_code_does_not_depend_on_the_first_number_seen() 
     _country_by_prefix.pop("+1800", None)
     assert country_of("+18001049746") == "US"
     assert country_of("+18004008599") == "US"
+
+
+@pytest.mark.parametrize(
+    "huge",
+    [
+        pytest.param("+1" + "2" * 5_000_000, id="long E.164"),
+        pytest.param("\x1b[31m" * 1_000_000, id="escapes"),
+        pytest.param(b"+1" * 2_500_000, id="bytes"),
+    ],
+)
+def test_a_5_mb_value_makes_a_short_message(huge: object) -> None:
+    for check in (normalize, normalize_sender):
+        with pytest.raises(InvalidNumber) as raised:
+            check(huge)
+        assert raised.value.value is huge  # kept whole for the caller
+        assert len(str(raised.value)) < 300
+        assert "5,000,00" in str(raised.value)  # says how long it was

@@ -1,6 +1,8 @@
 """Commands that move opt-outs between systems: sync, import, export, audit.
 
 They attach to the ``optouts`` group defined in ``cli``; kept apart so each file has one job.
+What the ledger or a vendor holds (sources, notes, reasons) is printed through
+``printable`` and into tables as ``Text``, so it is shown and never obeyed.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import attrs
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ._client import Client
 from ._csvio import export_csv, import_csv
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, printable
 from ._numbers import normalize
 from ._sync import SyncSummary, ledger_for_plan, sync
 from .ledger import LocalProvider
@@ -67,7 +70,7 @@ def _print_summary(output: str, summary: SyncSummary) -> None:
         return
     heading = "plan (dry run)" if summary.dry_run else "sync"
     click.echo(
-        f"{heading}: {summary.source} listed {summary.listed:,} records in "
+        f"{heading}: {printable(summary.source)} listed {summary.listed:,} records in "
         f"{summary.source_requests:,} requests; {summary.recorded:,} new to the ledger "
         f"({summary.seconds:.1f} s)"
     )
@@ -75,14 +78,14 @@ def _print_summary(output: str, summary: SyncSummary) -> None:
     for t in summary.targets:
         notes = "; ".join(t.notes)
         table.add_row(
-            t.target,
+            _cell(t.target),
             *(f"{n:,}" for n in (t.added, t.removed, t.skipped, t.failed, t.requests)),
-            notes,
+            _cell(notes),
         )
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
     for t in summary.targets:
         for action, sender, recipient in t.first:
-            click.echo(f"  {t.target}: {action} {sender} {recipient}")
+            click.echo(printable(f"  {t.target}: {action} {sender} {recipient}"))
 
 
 @click.command(name="export")
@@ -131,7 +134,7 @@ def import_command(options: _Options, path: str) -> int:
         else:
             handle.close()
     for line, reason in report.errors:
-        click.echo(f"{path}:{line}: {reason}", err=True)
+        click.echo(printable(f"{path}:{line}: {reason}"), err=True)
     if report.failed > len(report.errors):
         click.echo(f"… and {report.failed - len(report.errors):,} more bad lines", err=True)
     click.echo(
@@ -199,19 +202,29 @@ def audit_command(options: _Options, recipient: str) -> int:
     )
     for s, out, c, src, first, last in trail.current:
         current.add_row(
-            s, "opted-out" if out else "opted-in", c or "", src, _when(first), _when(last)
+            _cell(s),
+            "opted-out" if out else "opted-in",
+            _cell(c or ""),
+            _cell(src),
+            _when(first),
+            _when(last),
         )
     console.print(current)
     history = Table("at", "sender", "action", "source", title="history")
     for s, out, src, at in trail.history:
-        history.add_row(_when(at), s, "opt-out" if out else "opt-in", src)
+        history.add_row(_when(at), _cell(s), "opt-out" if out else "opt-in", _cell(src))
     console.print(history)
     if trail.confirmations:
         confirmed = Table("sender", "vendor", "state confirmed", "at", title="vendor confirmations")
         for s, t, out, at in trail.confirmations:
-            confirmed.add_row(s, t, "opted-out" if out else "opted-in", _when(at))
+            confirmed.add_row(_cell(s), _cell(t), "opted-out" if out else "opted-in", _when(at))
         console.print(confirmed)
     return 0
+
+
+def _cell(text: str) -> Text:
+    """A table cell that shows ``text`` as it is: no markup, control characters escaped."""
+    return Text(printable(text))
 
 
 def register(group: click.Group) -> None:

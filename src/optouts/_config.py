@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, clip, quote_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,6 +38,8 @@ __all__ = [
 CONFIG_FILENAME = "optouts.toml"
 _ENV_PREFIX = "OPTOUTS_"
 _ENV_REFERENCE = "env:"
+_REASON = 200
+"""Characters of a parser's reason an error shows."""
 
 
 @attrs.frozen(repr=False)
@@ -84,7 +86,10 @@ def _text(value: Any) -> str:
 def _whole(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError("expected a whole number")
-    number = int(value)
+    try:
+        number = int(value)
+    except ValueError:  # its message repeats the value, which the error quotes already
+        raise ValueError("expected a whole number") from None
     if number < 1:
         raise ValueError("expected a whole number >= 1")
     return number
@@ -93,7 +98,10 @@ def _whole(value: Any) -> int:
 def _seconds(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError("expected a number of seconds")
-    number = float(value)
+    try:
+        number = float(value)
+    except ValueError:  # its message repeats the value whole
+        raise ValueError("expected a number of seconds") from None
     if not number >= 0:
         raise ValueError("expected a number of seconds >= 0")
     return number
@@ -174,7 +182,7 @@ def load_config_file(
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigurationError(
-            f"{candidate}: unknown top-level setting {unknown[0]!r}; "
+            f"{candidate}: unknown top-level setting {quote_value(unknown[0])}; "
             f"known: {', '.join(sorted(known))} and [providers.<name>] tables"
         )
     return ConfigFile(path=candidate, core=data, providers=providers)
@@ -202,7 +210,8 @@ def core_setting(
         return setting.parse(raw) if setting.parse else raw
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(
-            f"setting {name!r} from {origin} is malformed ({raw!r}): {exc}; "
+            f"setting {name!r} from {origin} is malformed ({quote_value(raw)}): "
+            f"{_reason(exc, raw)}; "
             f"also settable as {variable} or {name} in {CONFIG_FILENAME}"
         ) from None
 
@@ -241,14 +250,14 @@ def resolve_settings(
     unknown = sorted(set(explicit) - known)
     if unknown:
         raise ConfigurationError(
-            f"provider {provider!r} has no setting {unknown[0]!r}; "
+            f"provider {provider!r} has no setting {quote_value(unknown[0])}; "
             f"its settings are: {', '.join(sorted(known)) or 'none'}"
         )
     table = config.providers.get(provider, {})
     unknown = sorted(set(table) - known)
     if unknown:
         raise ConfigurationError(
-            f"{config.where(provider)}: unknown setting {unknown[0]!r}; "
+            f"{config.where(provider)}: unknown setting {quote_value(unknown[0])}; "
             f"its settings are: {', '.join(sorted(known)) or 'none'}"
         )
     values = {
@@ -292,13 +301,22 @@ def _resolve_one(
     try:
         value = setting.parse(raw) if setting.parse else raw
     except (TypeError, ValueError) as exc:
-        shown = "the given value" if setting.secret else repr(raw)
-        reason = "" if setting.secret else f": {exc}"
+        shown = "the given value" if setting.secret else quote_value(raw)
+        reason = "" if setting.secret else f": {_reason(exc, raw)}"
         raise ConfigurationError(
             f"setting {setting.name!r} of provider {provider!r} from {origin} "
             f"is malformed ({shown}){reason}; also settable as {variable}"
         ) from None
     return Secret(value) if setting.secret and isinstance(value, str) else value
+
+
+def _reason(exc: Exception, raw: Any) -> str:
+    """Why a value was refused. A parser that quotes the value has it cut short like the
+    message's own quote, and the whole reason is bounded too."""
+    text = str(exc)
+    if isinstance(raw, str):
+        text = text.replace(repr(raw), quote_value(raw))
+    return clip(text, _REASON)
 
 
 def _dereference(
@@ -310,7 +328,7 @@ def _dereference(
         if not environ.get(name):
             raise ConfigurationError(
                 f"setting {setting.name!r} in {config.where(provider)} reads variable "
-                f"{name}, which is not set"
+                f"{clip(name)}, which is not set"
             )
         return environ[name]
     return raw

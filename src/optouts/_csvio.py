@@ -5,6 +5,10 @@ record a line: ``status`` is ``opted-out`` or ``opted-in``; ``source`` and ``upd
 (ISO 8601, UTC when no offset is given) may be empty. A bad line is reported with its
 number and reason and never stops the good ones.
 
+A cell that a spreadsheet would run as a formula (one starting ``=``, ``+``, ``-``, ``@``,
+tab or carriage return) is written with a leading ``'``, and read back without it; numbers
+in E.164 (``+`` and digits) are left as they are.
+
 Into the ledger, records keep their source and time and the newer state wins, so
 importing the same file twice changes nothing. Into a vendor, they become add and
 remove calls (the vendor keeps its own times).
@@ -15,15 +19,17 @@ from __future__ import annotations
 import csv
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from operator import itemgetter
 from typing import TextIO
 
 import attrs
 
 from ._client import Client
-from ._csvparse import HEADER, Window, columns_of, parse
+from ._csvparse import HEADER, Window, columns_of, guarded, parse
 from ._errors import OptOutError
 from ._models import Capability, Status
 from .ledger import Change, LocalProvider
+from .ledger._base import TextRow
 
 __all__ = ["HEADER", "ImportReport", "export_csv", "import_csv"]
 
@@ -33,6 +39,7 @@ _VENDOR_WINDOW = 50_000
 _EXPORT_PAGE = 10_000
 _KEPT_ERRORS = 1_000
 _DEFAULT_SOURCE = "import"
+_SOURCE = itemgetter(3)
 
 
 @attrs.frozen
@@ -89,22 +96,32 @@ def export_csv(
         opted_out = None if state is None else state is Status.OPTED_OUT
         store = client.provider.ledger
         for rows in store.text_pages(sender=wanted, opted_out=opted_out, size=size):
-            writer.writerows(rows)
+            writer.writerows(_guarded_sources(rows))
             count += len(rows)
         return count
     for record in client.list(sender, status=status):
         when = record.updated_at
         writer.writerow(
             (
-                record.sender,
-                record.recipient,
+                guarded(record.sender, number=True),
+                guarded(record.recipient, number=True),
                 record.status.value,
-                record.source or "",
+                guarded(record.source or ""),
                 when.isoformat().replace("+00:00", "Z") if when else "",
             )
         )
         count += 1
     return count
+
+
+def _guarded_sources(rows: list[TextRow]) -> list[TextRow]:
+    """The ledger's rows with their sources guarded; the other cells are its own (E.164, a
+    short code or ``*``, a state, a time). A page holds few distinct sources, so each is
+    checked once, not each row: a percent or two of an export's time."""
+    risky = {source for source in set(map(_SOURCE, rows)) if guarded(source) != source}
+    if not risky:
+        return rows
+    return [row if row[3] not in risky else (*row[:3], guarded(row[3]), row[4]) for row in rows]
 
 
 def import_csv(

@@ -5,6 +5,10 @@ are picked in one C call, well-formed E.164 numbers are checked against a table 
 each five-character prefix allows, and ISO 8601 times go straight to ``fromisoformat``.
 Anything unusual (national formats, stray spaces, times without an offset, bad values)
 falls to the slow, exact path, which also words the error for the line.
+
+A cell a spreadsheet would run as a formula is written with a leading ``'`` (``guarded``)
+and read back without it (``unguarded``): the two are each other's inverse, so a round
+trip keeps every value.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ from datetime import datetime, timezone
 from operator import itemgetter
 from typing import NamedTuple, Protocol
 
-from ._errors import InvalidNumber
+from ._errors import InvalidNumber, quote_value
 from ._numbers import country_of, normalize, normalize_sender, prefix_facts
 from .ledger import Change
 from .ledger._base import EPOCH, MICROSECOND, micros_of
 
-__all__ = ["HEADER", "Reader", "Window", "columns_of", "parse"]
+__all__ = ["HEADER", "Reader", "Window", "columns_of", "guarded", "parse", "unguarded"]
 
 HEADER = ("sender", "recipient", "status", "source", "updated_at")
 _REQUIRED = ("sender", "recipient", "status")
@@ -40,6 +44,9 @@ _FUTURE_ALLOWANCE = 24 * 3600 * 1_000_000
 _EARLIEST = micros_of(datetime(1, 1, 1, tzinfo=timezone.utc))
 """Times before this (0001-01-01 with an offset east of UTC) cannot be written back out."""
 _E164_DIGITS = re.compile(r"\+[1-9][0-9]*").fullmatch
+_FORMULA = frozenset("=+-@\t\r")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP's list)."""
+_PLUS_DIGITS = re.compile(r"\+[0-9]+").fullmatch
 
 Facts = tuple[frozenset[int], "str | None"]
 
@@ -111,7 +118,7 @@ def parse(
                 opted_out = _status(status)
             normal = senders.get(sender)
             if normal is None:
-                normal = senders[sender] = normalize_sender(sender, region)
+                normal = senders[sender] = normalize_sender(unguarded(sender), region)
             facts = prefixes.get(recipient[:5])
             if facts is None or not _E164_DIGITS(recipient) or len(recipient) not in facts[0]:
                 recipient, facts = _recipient(recipient, region, prefixes)
@@ -120,19 +127,21 @@ def parse(
             except (ValueError, TypeError):
                 at = _micros(when)
             source = source.strip() or default_source
+            if source[:1] == "'":
+                source = unguarded(source)
             if not source.isascii():
                 _check_text(source)
             if at is None:
                 fields = (normal, int(recipient), opted_out, source, stamp, facts[1], False)
             elif not _EARLIEST <= at <= latest:
-                raise ValueError(f"updated_at {when!r} is {_out_of_range(at, latest)}")
+                raise ValueError(f"updated_at {quote_value(when)} is {_out_of_range(at, latest)}")
             else:
                 fields = (normal, int(recipient), opted_out, source, at, facts[1], True)
             changes.append(make(Change, fields))
             if keep_lines:
                 lines.append(line)
         except InvalidNumber as exc:
-            bad.append((line, f"{exc.value!r}: {exc.reason}"))
+            bad.append((line, str(exc)))
         except ValueError as exc:
             bad.append((line, str(exc)))
         except IndexError:
@@ -185,24 +194,46 @@ else:  # pragma: no cover - exercised by CI's Python 3.10 run
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def guarded(cell: str, *, number: bool = False) -> str:
+    """``cell`` as a spreadsheet may show but never run: a leading ``'`` before a formula's
+    first character, and before one already guarded (so ``unguarded`` gives it back whole).
+
+    A ``number`` cell that is ``+`` and digits only stays as it is: a spreadsheet reads it
+    as a number, never a call, and E.164 is what the columns of numbers hold.
+    """
+    if cell.lstrip("'")[:1] not in _FORMULA or (number and _PLUS_DIGITS(cell)):
+        return cell
+    return "'" + cell
+
+
+def unguarded(cell: str) -> str:
+    """``cell`` without the ``'`` that ``guarded`` (or a spreadsheet) put before a formula's
+    first character; leading and trailing blanks are dropped with it. Any other cell is
+    returned as it is."""
+    text = cell.strip()
+    if text[:1] == "'" and text.lstrip("'")[:1] in _FORMULA:
+        return text[1:]
+    return cell
+
+
 def _check_text(cell: str) -> None:
     """Refuse a cell holding bytes that were not UTF-8 (read with ``surrogateescape``)."""
     try:
         cell.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"source {cell!r} is not valid UTF-8") from None
+        raise ValueError(f"source {quote_value(cell)} is not valid UTF-8") from None
 
 
 def _status(cell: str) -> bool:
-    state = _STATUSES.get(cell.strip().lower())
+    state = _STATUSES.get(unguarded(cell).strip().lower())
     if state is None:
-        raise ValueError(f"status {cell!r} is not opted-out or opted-in")
+        raise ValueError(f"status {quote_value(cell)} is not opted-out or opted-in")
     return state
 
 
 def _recipient(value: str, region: str | None, prefixes: dict[str, Facts]) -> tuple[str, Facts]:
     """The exact path: any format phonenumbers reads; learns the prefix for the fast path."""
-    number = normalize(value.strip(), region)
+    number = normalize(unguarded(value).strip(), region)
     facts = prefix_facts(number)
     if facts is None:  # the country depends on more than the prefix: ask each time
         return number, (frozenset(), country_of(number))
@@ -220,13 +251,13 @@ def _latest_allowed() -> int:
 
 
 def _micros(text: str) -> int | None:
-    text = text.strip()
+    text = unguarded(text).strip()
     if not text:
         return None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"updated_at {text!r} is not an ISO 8601 time") from None
+        raise ValueError(f"updated_at {quote_value(text)} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return micros_of(moment)

@@ -13,10 +13,15 @@
 
 Whole-call failures raise; per-recipient failures come back as failed results instead, so
 one bad number never hides the answers for the others.
+
+Messages quote the values they name through ``quote_value``, which cuts them short: a 5 MB
+number or setting must not make a 5 MB error. ``printable`` makes vendor or file text safe
+to show on a terminal.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -36,6 +41,56 @@ __all__ = [
     "UnsupportedOperation",
 ]
 
+_QUOTED = 60
+"""Characters of a value a message shows; the rest is only counted."""
+_REASON = 200
+"""Characters of a vendor's reason a message shows."""
+_SHOWN = 1_000
+"""Characters of any one text the command line prints."""
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+"""C0 and C1 controls (ESC starts colours, cursor moves and OSC 8 links), bidi marks and
+overrides (which reorder what a line seems to say), line separators, and lone surrogates
+(from bytes that were not UTF-8, which a terminal cannot even encode)."""
+
+
+def quote_value(value: object, limit: int = _QUOTED) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters of the value (fewer where
+    escapes such as ``\\x1b`` widen it) with the full length said, as in
+    ``'+1202555…' (5,000,000 characters)``. Control characters come out escaped."""
+    if isinstance(value, (str, bytes)):
+        cut = min(len(value), limit)
+        shown = repr(value[:cut])
+        while len(shown) > 2 * limit + 2 and cut > 1:
+            cut = max(1, min(cut - 1, cut * 2 * limit // len(shown)))
+            shown = repr(value[:cut])
+        if cut == len(value):
+            return shown
+        unit = "bytes" if isinstance(value, bytes) else "characters"
+        return f"{shown[:-1]}…{shown[-1]} ({len(value):,} {unit})"
+    try:
+        shown = repr(value)
+    except (ValueError, RecursionError):  # an int too long to write out, a list nested deep
+        return f"<{type(value).__name__}>"
+    return clip(shown, limit)
+
+
+def clip(text: str, limit: int = _QUOTED) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was (for unquoted text)."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def printable(text: str, limit: int = _SHOWN) -> str:
+    """``text`` for a terminal: every character it would act on written as an escape
+    (``\\x1b``, ``\\u202e``), so vendor or file text is only ever read, never run; and
+    cut to ``limit`` characters, so a vendor's 5 MB error page is not a 5 MB line."""
+    return _UNPRINTABLE.sub(_escaped, clip(text, limit))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
+
 
 class OptOutError(Exception):
     """Base class of every optouts error."""
@@ -52,7 +107,7 @@ class UnsupportedOperation(OptOutError):
         self.provider = provider
         self.operation = operation
         self.hint = hint
-        message = f"provider {provider!r} does not support {operation!r}"
+        message = f"provider {quote_value(provider)} does not support {operation!r}"
         super().__init__(f"{message}: {hint}" if hint else message)
 
 
@@ -62,7 +117,7 @@ class InvalidNumber(OptOutError, ValueError):
     def __init__(self, value: object, reason: str) -> None:
         self.value = value
         self.reason = reason
-        super().__init__(f"{value!r}: {reason}")
+        super().__init__(f"{quote_value(value)}: {reason}")
 
 
 class InvalidPayload(OptOutError, ValueError):
@@ -79,7 +134,9 @@ class RecipientsFailed(OptOutError):
     def __init__(self, failed: Sequence[RecipientResult]) -> None:
         self.failed = tuple(failed)
         first = self.failed[0] if self.failed else None
-        detail = f"; first: {first.recipient}: {first.error}" if first else ""
+        detail = (
+            f"; first: {clip(first.recipient)}: {clip(str(first.error), _REASON)}" if first else ""
+        )
         super().__init__(f"{len(self.failed)} recipient(s) failed{detail}")
 
 

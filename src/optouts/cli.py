@@ -2,6 +2,10 @@
 
 Exit codes: 0 success, 1 when any recipient failed or the vendor refused the call,
 2 for usage and configuration errors. Errors are one line on stderr, never a traceback.
+
+Text that came from a vendor or a file is shown, never obeyed: tables get it as ``Text``
+(no rich markup) with control characters escaped, and CSV cells a spreadsheet would run
+as formulas get a leading ``'``.
 """
 
 from __future__ import annotations
@@ -32,7 +36,15 @@ from rich.text import Text
 
 from . import _cli_ledger
 from ._client import Client, Operation
-from ._errors import ConfigurationError, InvalidNumber, OptOutError, UnsupportedOperation
+from ._csvparse import guarded
+from ._errors import (
+    ConfigurationError,
+    InvalidNumber,
+    OptOutError,
+    UnsupportedOperation,
+    printable,
+    quote_value,
+)
 from ._models import OptOut, RecipientResult
 from ._plugins import get_plugin_manager, providers
 
@@ -41,6 +53,9 @@ __all__ = ["cli", "main"]
 _USAGE_ERRORS = (ConfigurationError, InvalidNumber, UnsupportedOperation, ValueError)
 _RESULT_FIELDS = ("sender", "recipient", "opted_out", "ok", "error")
 _RECORD_FIELDS = ("sender", "recipient", "status", "country", "source", "updated_at")
+_NUMBER_FIELDS = frozenset({"sender", "recipient"})
+_FLAGS = {None: "", True: "true", False: "false"}
+"""How CSV writes a flag that may be unknown."""
 _PROGRESS_STEP = 1_000
 
 
@@ -70,7 +85,7 @@ def _parse_settings(
     for item in values:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", ctx, param)
+            raise click.BadParameter(f"expected NAME=VALUE, got {quote_value(item)}", ctx, param)
         settings[name.strip()] = value
     return settings
 
@@ -279,10 +294,22 @@ class _ResultWriter:
         if output == "csv":
             self._csv = csv.writer(sys.stdout, lineterminator="\n")
             self._csv.writerow(_RESULT_FIELDS)
+            self._sender_cell = guarded(sender, number=True)
         elif output == "json":
             sys.stdout.write("[")
 
     def write(self, item: RecipientResult) -> None:
+        if self.output == "csv":
+            self._csv.writerow(
+                (
+                    self._sender_cell,
+                    guarded(item.recipient, number=True),
+                    _FLAGS[item.opted_out],
+                    _FLAGS[item.ok],
+                    "" if item.error is None else guarded(item.error),
+                )
+            )
+            return
         row = {
             "sender": self.sender,
             "recipient": item.recipient,
@@ -293,13 +320,6 @@ class _ResultWriter:
         if self.output == "json":
             sys.stdout.write(("\n" if self._first else ",\n") + json.dumps(row))
             self._first = False
-        elif self.output == "csv":
-            self._csv.writerow(
-                [
-                    "" if v is None else str(v).lower() if isinstance(v, bool) else v
-                    for v in row.values()
-                ]
-            )
         else:
             self._rows.append(item)
 
@@ -310,7 +330,9 @@ class _ResultWriter:
             table = Table("recipient", "opted out", "ok", "error")
             for item in self._rows:
                 shown = "unknown" if item.opted_out is None else "yes" if item.opted_out else "no"
-                table.add_row(item.recipient, shown, "yes" if item.ok else "no", item.error or "")
+                table.add_row(
+                    _cell(item.recipient), shown, "yes" if item.ok else "no", _cell(item.error)
+                )
             _console().print(table)
 
 
@@ -354,15 +376,34 @@ def _write_records(output: str, records: Iterable[OptOut]) -> None:
             first = False
         sys.stdout.write("]\n" if first else "\n]\n")
     elif output == "csv":
-        writer = csv.DictWriter(sys.stdout, _RECORD_FIELDS, lineterminator="\n")
-        writer.writeheader()
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(_RECORD_FIELDS)
         for record in records:
-            writer.writerow(_record_row(record))
+            writer.writerow(_csv_row(_record_row(record)))
     else:
         table = Table(*_RECORD_FIELDS)
         for record in records:
-            table.add_row(*("" if v is None else str(v) for v in _record_row(record).values()))
+            table.add_row(*(_cell(v) for v in _record_row(record).values()))
         _console().print(table)
+
+
+def _csv_row(row: dict[str, Any]) -> list[object]:
+    return [_csv_cell(name, value) for name, value in row.items()]
+
+
+def _csv_cell(name: str, value: object) -> object:
+    """Flags as true/false, None empty, and text guarded so that a spreadsheet never runs
+    it (numbers in E.164 stay as they are)."""
+    if value is None or isinstance(value, bool):
+        return _FLAGS[value]
+    if isinstance(value, str):
+        return guarded(value, number=name in _NUMBER_FIELDS)
+    return value
+
+
+def _cell(value: object) -> Text:
+    """A table cell that shows ``value`` as it is: no markup, control characters escaped."""
+    return Text("" if value is None else printable(str(value)))
 
 
 @cli.command(name="providers")
@@ -391,9 +432,9 @@ def providers_(options: _Options) -> int:
         offered = {c.value for c in info.capabilities}
         marks = ["yes" if op in offered else "no" for op in operations]
         if options.output == "csv":
-            writer.writerow([info.name, *marks, info.max_batch, info.module])
+            writer.writerow([guarded(info.name), *marks, info.max_batch, guarded(info.module)])
         else:
-            table.add_row(info.name, *marks, str(info.max_batch), info.module)
+            table.add_row(_cell(info.name), *marks, str(info.max_batch), _cell(info.module))
     if options.output == "table":
         _console().print(table)
     return 0
@@ -414,7 +455,7 @@ def _console() -> Console:
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"optouts: error: {message}", err=True)
+    click.echo(f"optouts: error: {printable(message)}", err=True)
     return code
 
 
