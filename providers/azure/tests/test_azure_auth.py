@@ -102,7 +102,8 @@ def test_query_is_signed_as_sent_on_the_wire() -> None:
     )
     next(HMACAuth(RAW_KEY, clock=lambda: WHEN).sync_auth_flow(request))
     wire = request.url.raw_path.decode()
-    assert wire == "/sms/optouts:add?q=a+b%2F%C3%A9"
+    # httpx 0.28 writes the space as "+", 0.27 as "%20": either way, what is signed is the wire
+    assert wire in ("/sms/optouts:add?q=a+b%2F%C3%A9", "/sms/optouts:add?q=a%20b%2F%C3%A9")
     expected = reference_signature("POST", wire, "contoso.communication.azure.com", b"")
     assert request.headers["authorization"].endswith(f"Signature={expected}")
 

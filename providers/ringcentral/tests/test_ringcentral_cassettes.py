@@ -25,6 +25,7 @@ from optouts_ringcentral.testing import FakeClock, fake_clock_provider, numbers,
 
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "ringcentral"
 SENDER = "+16505550100"
+OTHER = "+16505550199"
 REPLAY_URL = "http://127.0.0.1:9"
 """Where replayed requests pretend to go; nothing listens there, and nothing is asked."""
 
@@ -150,6 +151,20 @@ def test_error_shapes(recording: Recording) -> None:
     assert (oauth.value.status_code, oauth.value.code) == (400, "OAU-140")
 
 
+def test_v1_from_star_means_any_sender(recording: Recording) -> None:
+    """v1 ``from=*`` answers with every sender's records, each with its own ``from``: check
+    lists it once and counts only the sender's and the account-wide ones."""
+    if recording.emulator:
+        recording.emulator.put(OTHER, "+14155550100")
+    asked = [numbers(25)[0], "+13125550100", "+14155550100", "+14155550109"]
+    with recording.client() as client:
+        checked = client.check(SENDER, asked)
+        starred = client.list_page("*")
+    assert checked.info["check_plan"].plan == "list"
+    assert [item.opted_out for item in checked] == [True, True, False, False]
+    assert [(r.sender, r.recipient) for r in starred.items] == [("*", "+13125550100")]
+
+
 @pytest.mark.vcr("seed_004_documented_list.yaml", match_on=("method", "path"))
 def test_seed_documented_exchange() -> None:
     """Seed 004's documented call and answer: a last page (no nextPageToken), no status."""
@@ -176,7 +191,7 @@ SECRETS = [
 
 def test_no_cassette_holds_a_secret() -> None:
     files = sorted(CASSETTES.rglob("*.yaml"))
-    assert len(files) >= 8, "the recorded cassettes are missing"
+    assert len(files) >= 9, "the recorded cassettes are missing"
     for path in files:
         text = path.read_text()
         for pattern in SECRETS:

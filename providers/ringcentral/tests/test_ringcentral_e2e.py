@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import httpx
 import pytest
@@ -147,3 +148,36 @@ def test_public_api_is_complete_and_sorted() -> None:
     names = optouts_ringcentral.__all__
     assert names == sorted(names)
     assert all(hasattr(optouts_ringcentral, name) for name in names)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://platform.ringcentral.com", "http://10.0.0.5:8080", "ftp://127.0.0.1"]
+)
+def test_server_url_must_be_https(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    credentials: dict[str, Any] = {"client_id": "i", "client_secret": "s", "jwt": "j"}
+    with pytest.raises(optouts.ConfigurationError, match="server_url") as raised:
+        optouts.Client("ringcentral", server_url=url, **credentials)
+    assert "https://" in str(raised.value)
+    monkeypatch.setenv("RC_SERVER_URL", url)
+    with pytest.raises(optouts.ConfigurationError, match="RC_SERVER_URL"):
+        optouts.Client("ringcentral", **credentials)
+    with pytest.raises(optouts.ConfigurationError, match="server_url"):
+        RingCentralProvider(server_url=url, **credentials)
+
+
+def test_plain_http_is_for_the_emulator_on_this_machine(
+    live_emulator: tuple[str, Emulator],
+) -> None:
+    url, emulator = live_emulator
+    assert url.startswith("http://127.0.0.1:")
+    with optouts.Client(
+        "ringcentral",
+        server_url=url,
+        client_id=DEFAULT_CLIENT_ID,
+        client_secret=DEFAULT_CLIENT_SECRET,
+        jwt=DEFAULT_JWT,
+    ) as client:
+        assert client.list_page(SENDER).items == ()
+    assert emulator.counts["getToken"] == 1
+    for other in ("http://localhost:8080/", "http://[::1]:8080", "https://rc.example"):
+        assert RingCentralProvider(server_url=other, client_id="i", client_secret="s", jwt="j")

@@ -6,11 +6,13 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import optouts
 from optouts import AuthenticationError, ProviderError, RateLimited, RetryPolicy
-from optouts_ringcentral._errors import error_code, error_from_response
-from optouts_ringcentral.testing import make_provider
+from optouts_ringcentral._errors import error_code, error_from_response, retry_after
+from optouts_ringcentral.testing import make_provider, numbers
 
 SENDER = "+16505550100"
 API_PATH = "http://rc.test/restapi/v1.0/account/~/a2p-sms/opt-outs"
@@ -195,3 +197,107 @@ def test_a_v1_list_record_without_status_takes_the_filter() -> None:
         assert page.items[0].opted_out
         with pytest.raises(ProviderError):
             client.list_page(SENDER, status="all")
+
+
+ABSURD_WAITS = [
+    "inf",
+    "-inf",
+    "Infinity",
+    "nan",
+    "1e999",
+    "99999999999999999999",
+    "86401",
+    "-5",
+    "-0.5",
+    "",
+    "soon",
+    "Wed, 21 Oct 2015 07:28:00 GMT",
+]
+
+
+@pytest.mark.parametrize("header", ABSURD_WAITS)
+def test_an_absurd_retry_after_is_the_default_penalty(header: str) -> None:
+    error = error_from_response(response(429, {"errorCode": "CMN-301"}, **{"Retry-After": header}))
+    assert isinstance(error, RateLimited)
+    assert error.retry_after == 60.0
+
+
+@pytest.mark.parametrize(("header", "expected"), [("0", 0.0), ("2.5", 2.5), ("86400", 86400.0)])
+def test_a_sane_retry_after_is_believed(header: str, expected: float) -> None:
+    assert retry_after(response(429, {}, **{"Retry-After": header})) == expected
+
+
+@given(
+    st.one_of(
+        st.floats().map(repr),
+        st.integers().map(str),
+        st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30),
+    )
+)
+def test_retry_after_is_always_a_sane_wait(header: str) -> None:
+    wait = retry_after(response(429, {}, **{"Retry-After": header}))
+    assert 0 <= wait <= 86_400
+
+
+# --- answers that cannot be read are never "no records" -------------------------------------
+
+UNREADABLE_PAGES = [
+    {},
+    {"records": None},
+    {"records": "none"},
+    {"records": {}},
+    {"records": [1]},
+    {"records": [], "paging": "last"},
+    {"records": [], "paging": {"nextPageToken": 5}},
+]
+
+
+def serving(body: Any, bad: set[str] | None = None) -> httpx.MockTransport:
+    """A vendor answering ``body`` to every list or search (only those naming a number in
+    ``bad``, when given; the others get an empty page)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/restapi/oauth/token":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        if request.url.path == "/restapi/oauth/revoke":
+            return httpx.Response(200)
+        asked = request.content.decode() + str(request.url.params)
+        if bad is None or any(number in asked for number in bad):
+            return httpx.Response(200, json=body)
+        return httpx.Response(200, json={"records": [], "paging": {"perPage": 1000}})
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize("api", ["a2p-sms", "consents"])
+@pytest.mark.parametrize("body", UNREADABLE_PAGES, ids=str)
+def test_an_unreadable_page_is_an_error_not_an_empty_page(api: str, body: Any) -> None:
+    http = httpx.Client(transport=serving(body))
+    with (
+        optouts.Client(make_provider(api), http_client=http) as client,
+        pytest.raises(ProviderError, match="RingCentral returned"),
+    ):
+        client.list_page(SENDER)
+
+
+@pytest.mark.parametrize("api", ["a2p-sms", "consents"])
+@pytest.mark.parametrize("size", [1, 60], ids=["lookup", "listing"])
+@pytest.mark.parametrize("body", UNREADABLE_PAGES, ids=str)
+def test_an_unreadable_page_fails_the_checked_recipients(api: str, size: int, body: Any) -> None:
+    recipients = numbers(size)
+    http = httpx.Client(transport=serving(body))
+    with optouts.Client(make_provider(api), http_client=http) as client:
+        result = client.check(SENDER, recipients)
+    assert result.info["check_plan"].plan == ("lookup" if size == 1 else "list")
+    assert [(item.ok, item.opted_out) for item in result] == [(False, None)] * size
+    assert all("RingCentral returned" in (item.error or "") for item in result)
+
+
+def test_an_unreadable_lookup_fails_its_own_recipients_alone() -> None:
+    recipients = numbers(25)  # v2: two searches (20 + 5), cheaper than two listings
+    http = httpx.Client(transport=serving({"records": None}, bad={recipients[-1]}))
+    with optouts.Client(make_provider("consents"), http_client=http) as client:
+        result = client.check(SENDER, recipients)
+    assert result.info["check_plan"].plan == "lookup"
+    answers = [(item.ok, item.opted_out) for item in result]
+    assert answers == [(True, False)] * 20 + [(False, None)] * 5

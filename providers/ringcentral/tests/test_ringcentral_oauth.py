@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
@@ -12,9 +14,10 @@ import httpx
 import pytest
 
 import optouts
-from optouts import AuthenticationError
-from optouts_ringcentral import Emulator, RateLimit
+from optouts import AuthenticationError, Secret
+from optouts_ringcentral import Emulator, RateLimit, RingCentralAuth, RingCentralProvider
 from optouts_ringcentral._emulator import ACCESS_PREFIX, DEFAULT_CLIENT_SECRET, DEFAULT_JWT
+from optouts_ringcentral._oauth import TokenState, basic_authorization
 from optouts_ringcentral.testing import (
     BASE_URL,
     FakeClock,
@@ -301,3 +304,253 @@ def test_settings_mask_secrets() -> None:
     assert provider.server_url == "https://platform.ringcentral.com"
     assert provider.api == "a2p-sms"
     assert "s3cret" not in repr(provider)
+
+
+# --- a token endpoint success without a token ----------------------------------------------
+
+
+def token_answer_handler(answer: httpx.Response) -> tuple[httpx.MockTransport, list[str]]:
+    """The token endpoint gives ``answer``; API paths answer a normal, empty page."""
+    api_calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/restapi/oauth/token":
+            return httpx.Response(
+                answer.status_code, headers=answer.headers, content=answer.content
+            )
+        api_calls.append(request.url.path)
+        return httpx.Response(200, json={"records": [], "paging": {"perPage": 1000}})
+
+    return httpx.MockTransport(handler), api_calls
+
+
+TOKENLESS = [
+    httpx.Response(200, json={}),
+    httpx.Response(200, json={"token_type": "bearer", "expires_in": 3600}),
+    httpx.Response(200, json={"access_token": None}),
+    httpx.Response(200, json={"access_token": ""}),
+    httpx.Response(200, json=["access_token"]),
+    httpx.Response(200, text="<html>maintenance</html>"),
+    httpx.Response(204),
+]
+
+
+@pytest.mark.parametrize("answer", TOKENLESS, ids=lambda r: f"{r.status_code}:{r.content[:20]!r}")
+def test_a_token_answer_without_an_access_token_is_an_authentication_error(
+    answer: httpx.Response,
+) -> None:
+    transport, api_calls = token_answer_handler(answer)
+    with optouts.Client(make_provider(), http_client=httpx.Client(transport=transport)) as client:
+        with pytest.raises(AuthenticationError) as raised:
+            client.list_page(SENDER)  # read as the API's answer, it was an empty page
+        assert "without an access token" in str(raised.value)
+        with pytest.raises(AuthenticationError):
+            client.check(SENDER, numbers(2))
+    assert api_calls == []
+
+
+async def test_a_token_answer_without_an_access_token_fails_async_callers_too() -> None:
+    transport, api_calls = token_answer_handler(httpx.Response(200, json={"token_type": "bearer"}))
+    http = httpx.AsyncClient(transport=transport)
+    client = optouts.AsyncClient(make_provider("consents"), http_client=http)
+    with pytest.raises(AuthenticationError):
+        await client.list_page(SENDER)
+    await client.aclose()
+    await http.aclose()
+    assert api_calls == []
+
+
+@pytest.mark.parametrize("lifetime", ["abc", None, -5, 0, "NaN", "Infinity", 1e300])
+def test_absurd_token_lifetimes_never_crash(lifetime: object) -> None:
+    body = json.dumps({"access_token": "t1", "expires_in": lifetime})
+    body = body.replace('"NaN"', "NaN").replace('"Infinity"', "Infinity")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/restapi/oauth/token":
+            return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
+        if request.url.path == "/restapi/oauth/revoke":
+            return httpx.Response(200)
+        assert request.headers["Authorization"] == "Bearer t1"
+        return httpx.Response(200, json={"records": [], "paging": {"perPage": 1000}})
+
+    transport = httpx.MockTransport(handler)
+    with optouts.Client(make_provider(), http_client=httpx.Client(transport=transport)) as client:
+        assert client.list_page(SENDER).items == ()
+        assert client.list_page(SENDER).items == ()
+        provider = client.provider
+        assert isinstance(provider, RingCentralProvider)
+        token = provider.auth._token
+        assert token is not None
+        assert math.isfinite(token.renew_at)
+        assert math.isfinite(token.expires_at)
+
+
+# --- any 401 means the token is dead: one new login, one more try ---------------------------
+
+
+def test_a_session_ended_on_the_server_logs_in_again_once(clock: FakeClock) -> None:
+    emulator = fake_emulator(clock)
+    transport = SyncASGITransport(emulator)
+    with optouts.Client(
+        fake_clock_provider(clock), http_client=httpx.Client(transport=transport)
+    ) as client:
+        client.list_page(SENDER)
+        emulator.end_sessions()  # 401 OAU-149 from now on; our clock says the token is fine
+        page = client.list_page(SENDER)
+        client.list_page(SENDER)
+    assert page.items == ()
+    assert transport.statuses("/a2p-sms/") == [200, 401, 200, 200]
+    assert transport.exchanges[2][1].json()["errorCode"] == "OAU-149"
+    # The session's refresh token died with it: the new login presents the JWT.
+    assert grants(transport) == ["jwt-bearer", "jwt-bearer"]
+
+
+@pytest.mark.parametrize("code", ["OAU-128", "OAU-149", "OAU-123", None])
+def test_a_401_after_a_fresh_login_is_an_authentication_error(code: str | None) -> None:
+    token_requests = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal token_requests
+        if request.url.path == "/restapi/oauth/token":
+            token_requests += 1
+            token = {"access_token": f"t{token_requests}", "refresh_token": f"r{token_requests}"}
+            return httpx.Response(200, json=token)
+        body = {"errorCode": code, "message": "no", "errors": []} if code else {}
+        return httpx.Response(401, json=body)
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    with (
+        optouts.Client(make_provider(), http_client=http) as client,
+        pytest.raises(AuthenticationError) as raised,
+    ):
+        client.list_page(SENDER)
+    assert raised.value.status_code == 401
+    assert raised.value.code == code
+    assert token_requests == 2
+
+
+class HoldingTransport(SyncASGITransport):
+    """Holds the first ``hold`` API requests until all of them are in flight together."""
+
+    def __init__(self, app: Emulator, hold: int) -> None:
+        super().__init__(app, token_delay=0.05)
+        self._barrier = threading.Barrier(hold, timeout=10)
+        self._held = 0
+        self._count_lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if "/oauth/" not in request.url.path:
+            with self._count_lock:
+                wait = self._held < self._barrier.parties
+                self._held += 1
+            if wait:
+                self._barrier.wait()
+        return super().handle_request(request)
+
+
+def test_threads_meeting_a_dead_session_at_once_share_one_login(clock: FakeClock) -> None:
+    emulator = fake_emulator(clock)
+    provider = fake_clock_provider(clock)
+    http = httpx.Client(transport=SyncASGITransport(emulator))
+    with optouts.Client(provider, http_client=http) as first:
+        first.list_page(SENDER)  # logged in
+        emulator.end_sessions()
+        transport = HoldingTransport(emulator, hold=8)
+        client = optouts.Client(provider, http_client=httpx.Client(transport=transport))
+        with ThreadPoolExecutor(8) as pool:
+            pages = list(pool.map(lambda _: client.list_page(SENDER), range(8)))
+    assert [page.items for page in pages] == [()] * 8
+    assert transport.statuses("/a2p-sms/").count(401) == 8  # all eight met the dead token
+    assert emulator.counts["getToken"] == 2  # and one login answered them all
+
+
+async def test_tasks_meeting_a_dead_session_at_once_share_one_login(clock: FakeClock) -> None:
+    emulator = fake_emulator(clock)
+    emulator.latency = 0.01  # every request yields to the loop: all ten are in flight at once
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator))
+    client = optouts.AsyncClient(fake_clock_provider(clock), http_client=http)
+    await client.list_page(SENDER)
+    emulator.end_sessions()
+    pages = await asyncio.gather(*(client.list_page(SENDER) for _ in range(10)))
+    assert [page.items for page in pages] == [()] * 10
+    assert emulator.counts["readA2PSMSOptOuts"] == 1 + 10 + 10
+    assert emulator.counts["getToken"] == 2
+    await client.aclose()
+    await http.aclose()
+
+
+# --- revoke on close ------------------------------------------------------------------------
+
+
+def test_close_takes_its_place_in_the_auth_group(clock: FakeClock) -> None:
+    emulator = fake_emulator(clock, auth_rate_limit=RateLimit(2, 60))
+    provider = fake_clock_provider(clock)
+    with optouts.Client(
+        provider, http_client=httpx.Client(transport=SyncASGITransport(emulator))
+    ) as client:
+        client.list_page(SENDER)
+    assert emulator.counts["revokeToken"] == 1
+    # The login and the revoke spent the window: the next login waits for it.
+    assert provider.pacer.reserve("Auth") > 55
+
+
+def test_close_skips_the_revoke_when_the_auth_group_is_spent(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="optouts.ringcentral")
+    emulator = fake_emulator(clock, auth_rate_limit=RateLimit(1, 60))
+    with optouts.Client(
+        fake_clock_provider(clock), http_client=httpx.Client(transport=SyncASGITransport(emulator))
+    ) as client:
+        client.list_page(SENDER)  # the login took the Auth group's only request
+    assert emulator.counts["revokeToken"] == 0
+    assert emulator.throttled["Auth"] == 0  # nothing was sent into a 429
+    assert "revoke skipped" in caplog.text
+
+
+def test_close_ignores_errors_thrown_into_the_revoke() -> None:
+    provider = make_provider()
+    provider.auth._token = TokenState("t1", renew_at=1e12, expires_at=1e12)
+    job = provider.close()
+    request = next(job)
+    assert isinstance(request, httpx.Request)
+    assert request.url.path == "/restapi/oauth/revoke"
+    with pytest.raises(StopIteration):
+        job.throw(AuthenticationError("refused", provider="ringcentral"))
+
+
+# --- HTTPS only, and HTTP Basic built here --------------------------------------------------
+
+
+def test_the_auth_refuses_plain_http_off_this_machine() -> None:
+    with pytest.raises(ValueError, match="https://"):
+        RingCentralAuth("http://platform.ringcentral.com", "id", Secret("s"), Secret("j"))
+    auth = RingCentralAuth("http://localhost:8080/", "id", Secret("s"), Secret("j"))
+    assert auth.server_url == "http://localhost:8080"
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "header"),
+    [
+        ("Aladdin", "open sesame", "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),  # RFC 7617 section 2
+        ("test", "123\u00a3", "Basic dGVzdDoxMjPCow=="),  # section 2.1: UTF-8
+    ],
+)
+def test_basic_authorization_is_rfc_7617(user: str, password: str, header: str) -> None:
+    assert basic_authorization(user, password) == header
+
+
+def test_the_token_request_carries_the_client_credentials(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Private(httpx.Auth):  # httpx's BasicAuth, minus the private ``_auth_header``
+        def __init__(self, *_: object) -> None:
+            pass
+
+    monkeypatch.setattr(httpx, "BasicAuth", Private)
+    transport = SyncASGITransport(emulator)
+    with optouts.Client(make_provider(), http_client=httpx.Client(transport=transport)) as client:
+        client.list_page(SENDER)
+    sent = [q.headers["Authorization"] for q, _ in transport.exchanges if "/oauth/" in q.url.path]
+    expected = basic_authorization(emulator.client_id, DEFAULT_CLIENT_SECRET)
+    assert sent == [expected, expected]  # the login and the revoke

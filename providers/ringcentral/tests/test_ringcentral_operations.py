@@ -213,8 +213,11 @@ def test_check_picks_the_cheaper_plan(sync_client: optouts.Client, emulator: Emu
     plan = result.info["check_plan"]
     assert plan.plan == "list"
     assert not plan.fell_back
-    assert plan.requests == 4  # three pages of the sender's list, one of '*'
-    assert provider.list_cost(SENDER) == 4
+    # v1: three pages of `from=*`, every sender's list at once; v2: three of the sender's
+    # search and one of the account-wide (coverage Account) records.
+    listed = 3 if provider.v1 else 4
+    assert plan.requests == listed
+    assert provider.list_cost(SENDER) == listed
 
 
 def test_a_wrong_size_guess_costs_at_most_the_lookups_again(
@@ -263,3 +266,75 @@ def test_v2_search_asks_for_20_recipients_at_most(emulator: Emulator) -> None:
         json.loads(q.content) for q, _ in transport.exchanges if q.url.path.endswith("/search")
     ]
     assert all(len(body.get("to", [])) <= 20 for body in bodies)
+
+
+# --- v1 `from=*` means any sender ---------------------------------------------------------
+
+
+def test_the_emulator_serves_from_star_as_any_sender(emulator: Emulator) -> None:
+    emulator.put(OTHER, "+12125550001")
+    emulator.put("*", "+12125550002")
+    emulator.put(SENDER, "+12125550003")
+    token = emulator.issue_token()
+    with httpx.Client(transport=SyncASGITransport(emulator)) as http:
+        answer = http.get(
+            "http://127.0.0.1:9/restapi/v1.0/account/~/a2p-sms/opt-outs?from=%2A",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert answer.status_code == 200
+    assert {(r["from"], r["to"]) for r in answer.json()["records"]} == {
+        (OTHER, "+12125550001"),
+        ("*", "+12125550002"),
+        (SENDER, "+12125550003"),
+    }
+
+
+def test_v1_listing_counts_only_the_senders_own_and_account_wide_records() -> None:
+    """Against a vendor that answers ``from=*`` as RingCentral does: every sender's records."""
+    stored = [(OTHER, "+12125550001"), ("*", "+12125550002"), (SENDER, "+12125550003")]
+    listed: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/restapi/oauth/"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        sender, recipient = request.url.params.get("from"), request.url.params.get("to")
+        listed.append(sender)
+        records = [
+            {"from": s, "to": t, "status": "OptOut", "source": "Recipient"}
+            for s, t in stored
+            if sender in (None, "*", s) and recipient in (None, t)
+        ]
+        return httpx.Response(200, json={"records": records, "paging": {"perPage": 1000}})
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    asked = ["+12125550001", "+12125550002", "+12125550003", "+12125550004"]
+    with optouts.Client(make_provider(), http_client=http) as client:
+        result = client.check(SENDER, asked)
+        assert result.info["check_plan"].plan == "list"
+        assert [item.opted_out for item in result] == [False, True, True, False]
+        assert listed == ["*"]  # one list: `from=*` already holds the sender's own records
+        assert [item.opted_out for item in client.check(OTHER, asked)] == [True, True, False, False]
+        starred = client.list_page("*")
+    assert [(r.sender, r.recipient) for r in starred.items] == [("*", "+12125550002")]
+
+
+def test_another_senders_opt_out_never_counts(
+    sync_client: optouts.Client, emulator: Emulator
+) -> None:
+    recipient, starred, own = numbers(3)
+    emulator.put(OTHER, recipient)
+    emulator.put("*", starred)
+    emulator.put(SENDER, own)
+    for size in (0, 50):  # both plans
+        result = sync_client.check(SENDER, [recipient, starred, own, *numbers(size, "+1313555")])
+        assert [item.opted_out for item in result][:3] == [False, True, True]
+    assert [item.opted_out for item in sync_client.check(OTHER, [recipient, own])] == [True, False]
+
+
+def test_listing_star_gives_the_account_wide_records_only(
+    sync_client: optouts.Client, emulator: Emulator
+) -> None:
+    emulator.put(OTHER, "+12125550001")
+    emulator.put("*", "+12125550002")
+    starred = list(sync_client.list("*"))
+    assert [(r.sender, r.recipient) for r in starred] == [("*", "+12125550002")]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optouts import RateLimited, Sleep, Status
 from optouts._retry import RetryPolicy, with_retry
@@ -132,3 +134,82 @@ def test_a_request_during_the_penalty_restarts_it(clock: FakeClock) -> None:
     assert ok.status_code == 200
     assert ok.headers["X-Rate-Limit-Group"] == "Light"
     assert emulator.throttled["Light"] == 3
+
+
+@pytest.mark.parametrize("spelling", ["light", "LIGHT", " Light "])
+def test_group_names_are_compared_without_case(clock: FakeClock, spelling: str) -> None:
+    pacer = Pacer(clock=clock, margin=0, slack=0)
+    pacer.observe("v1 list", answer(200, headers(spelling, 2, 2, 30)))
+    assert pacer.group_of("v1 list") == "Light"
+    assert [pacer.reserve("Light") for _ in range(3)] == [0, 0, 30]
+    pacer.observe("token", answer(429, {"X-Rate-Limit-Group": "auth", "Retry-After": "20"}))
+    assert pacer.blocked_for("Auth") == 20
+    assert pacer.blocked_for("AUTH") == 20
+
+
+def test_an_oauth_answer_without_a_group_header_counts_in_auth(clock: FakeClock) -> None:
+    pacer = Pacer(clock=clock)
+    pacer.observe("/restapi/oauth/token", answer(429, {"Retry-After": "15"}), "Auth")
+    assert pacer.blocked_for("Auth") == 15
+    assert pacer.blocked_for("Light") == 0
+
+
+ABSURD = ["inf", "-inf", "nan", "1e999", "99999999999999999999", "-5", "-1e20", "abc", ""]
+
+
+@pytest.mark.parametrize("value", ABSURD)
+@pytest.mark.parametrize(
+    "header", ["X-Rate-Limit-Limit", "X-Rate-Limit-Remaining", "X-Rate-Limit-Window"]
+)
+def test_absurd_budget_headers_are_ignored(clock: FakeClock, header: str, value: str) -> None:
+    sane = headers("Light", 2, 2, 30)
+    told, untold = Pacer(clock=clock, margin=0, slack=0), Pacer(clock=clock, margin=0, slack=0)
+    told.observe("v1 list", answer(200, {**sane, header: value}))
+    untold.observe("v1 list", answer(200, {k: v for k, v in sane.items() if k != header}))
+    delays = [told.reserve("Light") for _ in range(3)]
+    assert delays == [untold.reserve("Light") for _ in range(3)]  # as if never sent
+    assert delays[-1] in (30, 60)
+
+
+@pytest.mark.parametrize("value", ABSURD)
+def test_an_absurd_penalty_is_the_default_one(clock: FakeClock, value: str) -> None:
+    pacer = Pacer(clock=clock)
+    pacer.observe("v1 list", answer(429, {**headers("Light", 50, 0, 60), "Retry-After": value}))
+    assert pacer.blocked_for("Light") == 60
+    assert pacer.reserve("Light") == 60
+
+
+HEADER_VALUES = st.one_of(
+    st.floats().map(repr),
+    st.integers().map(str),
+    st.integers().map(lambda n: f"{n}s"),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12),
+)
+
+
+@settings(max_examples=300)
+@given(
+    values=st.dictionaries(
+        st.sampled_from(
+            [
+                "X-Rate-Limit-Group",
+                "X-Rate-Limit-Limit",
+                "X-Rate-Limit-Remaining",
+                "X-Rate-Limit-Window",
+                "Retry-After",
+            ]
+        ),
+        HEADER_VALUES,
+    ),
+    status=st.sampled_from([200, 429]),
+)
+def test_no_header_value_crashes_the_pacer_or_makes_a_wait_insane(
+    values: dict[str, str], status: int
+) -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    pacer.observe("v1 list", answer(status, values))
+    group = pacer.group_of("v1 list")
+    for _ in range(3):
+        assert 0 <= pacer.reserve(group) <= 2 * 86_400
+    assert 0 <= pacer.blocked_for(group) <= 86_400

@@ -13,6 +13,10 @@ It behaves like the vendor where the library's correctness depends on it:
   over the limit it answers 429 with ``Retry-After``, and a request during the penalty
   restarts the penalty;
 - query values are decoded as a server does, so an unencoded ``+`` arrives as a space;
+- the v1 list's ``from=*`` means any sender of the account (every record, each with its
+  own ``from``), not only the records stored for ``*``;
+- a session can end on the server side (``end_sessions``): its token then draws a 401
+  ``OAU-149``, not the ``OAU-128`` of an expired one;
 - faults on demand: latency, 5xx answers and dropped connections, at a rate or scheduled.
 
 Time comes from an injectable ``clock`` so tests can expire tokens and windows without
@@ -323,6 +327,12 @@ class Emulator:
         """Make every live access token expired (as if its lifetime had passed)."""
         for session in self._sessions.values():
             session.expires_at = self.clock() - 1
+
+    def end_sessions(self) -> None:
+        """End every session on the server (an admin's sign-out, a password change): their
+        access tokens draw 401 ``OAU-149`` and their refresh tokens are refused."""
+        for session_id in list(self._sessions):
+            self._end_session(session_id, replaced=False)
 
     def issue_token(self) -> str:
         """A valid access token without going through the token endpoint (for tests)."""
@@ -727,7 +737,8 @@ class Emulator:
         token = params.get("pageToken")
         after = self._read_token(token, query_hash, "v1")
         rows, more = self._select(
-            senders={sender} if sender is not None else None,
+            # As a filter, ``*`` is any sender: RingCentral answers with every record.
+            senders={sender} if sender is not None and sender != WILDCARD else None,
             recipients={recipient} if recipient is not None else None,
             statuses=_STATUS_FILTER[status],
             coverages=None,

@@ -17,8 +17,10 @@ from optouts import AuthenticationError, ProviderError, RateLimited
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",
+    "LONGEST_RETRY_AFTER",
     "OAUTH_PATH_PREFIX",
     "PROVIDER",
+    "REQUEST_ID_HEADER",
     "TOKEN_EXPIRED",
     "error_code",
     "error_from_response",
@@ -28,11 +30,14 @@ __all__ = [
 
 PROVIDER = "ringcentral"
 TOKEN_EXPIRED = "OAU-128"
-"""A 401 with this code means the access token expired: renew once and send again."""
+"""A 401 with this code means the access token expired (the session lives: refresh it); any
+other 401 means the session died on the server (log in again with the JWT)."""
 DEFAULT_RETRY_AFTER = 60.0
 """RingCentral asks for at least 30 s when a 429 carries no Retry-After; 60 s is safe."""
+LONGEST_RETRY_AFTER = 86_400.0
+"""A Retry-After beyond a day is no wait anyone means: it counts as absent."""
 OAUTH_PATH_PREFIX = "/restapi/oauth/"
-_REQUEST_ID_HEADER = "RCRequestId"
+REQUEST_ID_HEADER = "RCRequestId"
 _AUTH_STATUSES = (401, 403)
 
 
@@ -66,12 +71,20 @@ def error_code(body: Any) -> str | None:
 
 
 def retry_after(response: httpx.Response) -> float:
-    """Seconds a 429 asks us to wait: Retry-After, or 60 s when absent or unreadable."""
+    """Seconds a 429 asks us to wait, always finite: Retry-After when it is a number of
+    seconds from 0 to a day, else the documented default penalty, 60 s.
+
+    Absent, unreadable (an HTTP date included) and absurd values (negative, ``nan``,
+    ``inf``, ``1e999``, years) all mean "the server did not say": a wait computed from them
+    could overflow a sleep or stall a batch for ever, and 60 s is what RingCentral documents.
+    """
     value = response.headers.get("Retry-After")
     try:
-        return max(0.0, float(value)) if value is not None else DEFAULT_RETRY_AFTER
+        seconds = float(value) if value is not None else DEFAULT_RETRY_AFTER
     except ValueError:
         return DEFAULT_RETRY_AFTER
+    # nan compares false, so it takes the default too.
+    return seconds if 0 <= seconds <= LONGEST_RETRY_AFTER else DEFAULT_RETRY_AFTER
 
 
 def _describe(body: Any, status_code: int) -> str:
@@ -96,7 +109,7 @@ def error_from_response(response: httpx.Response) -> ProviderError:
     status = response.status_code
     code = error_code(body)
     message = _describe(body, status)
-    request_id = response.headers.get(_REQUEST_ID_HEADER)
+    request_id = response.headers.get(REQUEST_ID_HEADER)
     common: dict[str, Any] = {
         "provider": PROVIDER,
         "status_code": status,

@@ -12,15 +12,23 @@ The renewal logic is a pure generator (``_renewal``) shared by the two flows htt
 loop. Every renewal bumps a *generation*: a caller that finds the generation moved on while
 it waited uses the new token instead of asking for another.
 
+A 401 on a bearer request means the token is no good, whatever the code says: ``OAU-128``
+(expired) renews it, any other (``OAU-149``: the session died on the server) logs in again
+with the JWT. Either way it is one renewal under the same guard, then one more try; a 401
+after that is the caller's AuthenticationError.
+
 If the token endpoint refuses, the flow stops and its answer becomes the response of the
 request that needed the token, so the provider maps it (AuthenticationError, RateLimited,
-a retryable 5xx) exactly like any other error.
+a retryable 5xx) exactly like any other error. A success without an access token raises
+AuthenticationError from the flow: handed on, it would read as the API's empty answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
+import math
 import threading
 import time
 import weakref
@@ -30,12 +38,19 @@ from typing import Any
 import attrs
 import httpx
 
-from optouts import Secret
+from optouts import AuthenticationError, Secret, require_https
 
-from ._errors import OAUTH_PATH_PREFIX, TOKEN_EXPIRED, error_code, json_body
+from ._errors import (
+    OAUTH_PATH_PREFIX,
+    PROVIDER,
+    REQUEST_ID_HEADER,
+    TOKEN_EXPIRED,
+    error_code,
+    json_body,
+)
 from ._ratelimit import AUTH_GROUP, Pacer
 
-__all__ = ["JWT_GRANT", "RingCentralAuth", "TokenState"]
+__all__ = ["JWT_GRANT", "RingCentralAuth", "TokenState", "basic_authorization"]
 
 logger = logging.getLogger("optouts.ringcentral")
 
@@ -45,7 +60,24 @@ REVOKE_PATH = "/restapi/oauth/revoke"
 _FORM = "application/x-www-form-urlencoded"
 _MAX_EARLY = 60.0
 """Renew at most this many seconds before expiry (a tenth of the lifetime when shorter)."""
+_DEFAULT_LIFETIME = 3600.0
 _POLL = 0.005
+
+
+def basic_authorization(user_id: str, password: str) -> str:
+    """An RFC 7617 ``Authorization`` value: ``Basic`` and base64 of ``user_id:password`` in
+    UTF-8. Built here because httpx keeps its own builder private."""
+    credentials = f"{user_id}:{password}".encode()
+    return "Basic " + base64.b64encode(credentials).decode("ascii")
+
+
+def _lifetime(value: Any, default: float) -> float:
+    """Seconds from the token endpoint; ``default`` unless a positive finite number."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return default
+    return seconds if math.isfinite(seconds) and seconds > 0 else default
 
 
 @attrs.define(repr=False)
@@ -77,7 +109,7 @@ class RingCentralAuth(httpx.Auth):
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.server_url = server_url.rstrip("/")
+        self.server_url = require_https(server_url.strip()).rstrip("/")
         self.client_id = client_id
         self._client_secret = client_secret
         self._jwt = jwt
@@ -111,10 +143,19 @@ class RingCentralAuth(httpx.Auth):
                 return token.access_token, self._generation
             return None, self._generation
 
+    def _current(self) -> tuple[str, int]:
+        """The token just stored, even if already due (a lifetime shorter than a request)."""
+        with self._state_lock:
+            token = self._token
+            generation = self._generation
+        if token is None:  # revoked by a close running meanwhile
+            raise AuthenticationError("the RingCentral session was closed", provider=PROVIDER)
+        return token.access_token, generation
+
     def _store(self, body: dict[str, Any], now: float) -> None:
-        lifetime = float(body.get("expires_in") or 3600)
+        lifetime = _lifetime(body.get("expires_in"), _DEFAULT_LIFETIME)
         refresh = body.get("refresh_token")
-        refresh_lifetime = float(body.get("refresh_token_expires_in") or 0)
+        refresh_lifetime = _lifetime(body.get("refresh_token_expires_in"), 0.0)
         with self._state_lock:
             self._token = TokenState(
                 access_token=str(body["access_token"]),
@@ -142,7 +183,7 @@ class RingCentralAuth(httpx.Auth):
                 self._token.refresh_token = None
 
     def _basic(self, request: httpx.Request) -> None:
-        header = httpx.BasicAuth(self.client_id, self._client_secret.reveal())._auth_header
+        header = basic_authorization(self.client_id, self._client_secret.reveal())
         request.headers["Authorization"] = header
 
     def _token_request(self, form: dict[str, str]) -> httpx.Request:
@@ -175,10 +216,10 @@ class RingCentralAuth(httpx.Auth):
             self.token_requests += 1
             logger.debug("requesting a token (%s grant)", kind)
             response = yield self._token_request(form)
-            self._pacer.observe(TOKEN_PATH, response)
+            self._pacer.observe(TOKEN_PATH, response, AUTH_GROUP)
             body = json_body(response)
-            if response.status_code == 200 and isinstance(body, dict) and "access_token" in body:
-                self._store(body, self._clock())
+            if response.status_code < 400:
+                self._store(_token_body(response, body), self._clock())
                 return None
             if kind == "refresh" and response.status_code in (400, 401):
                 # Refresh tokens are single-use and may be revoked: fall back to the JWT.
@@ -195,15 +236,18 @@ class RingCentralAuth(httpx.Auth):
     def _is_oauth(request: httpx.Request) -> bool:
         return request.url.path.startswith(OAUTH_PATH_PREFIX)
 
-    @staticmethod
-    def _token_died(response: httpx.Response) -> bool:
-        return response.status_code == 401
+    def _refused(self, response: httpx.Response, generation: int) -> None:
+        """After a 401, make the token of ``generation`` due, so the next pass renews it once.
 
-    def _should_renew(self, response: httpx.Response, generation: int) -> bool:
-        """A 401 is worth one more try when the token expired or was replaced meanwhile."""
+        Only ``OAU-128`` (expired) leaves the session alive to refresh; any other 401 means
+        the server ended it, refresh token and all, so the renewal presents the JWT.
+        """
+        ended = error_code(json_body(response)) != TOKEN_EXPIRED
         with self._state_lock:
-            replaced = self._generation != generation
-        return replaced or error_code(json_body(response)) == TOKEN_EXPIRED
+            if self._generation == generation and self._token is not None:
+                self._token.renew_at = self._clock() - 1
+                if ended:
+                    self._token.refresh_token = None
 
     # --- revoke --------------------------------------------------------------------------
 
@@ -237,17 +281,13 @@ class RingCentralAuth(httpx.Auth):
                     failure = yield from self._drive_sync(self._renewal(generation))
                 if failure is not None:
                     return
-                token, generation = self._usable()
-                if token is None:  # pragma: no cover - a token just stored is usable
-                    return
+                token, generation = self._current()
             self._authorize(request, token)
             response = yield request
-            if attempt or not self._token_died(response):
+            if attempt or response.status_code != 401:
                 return
             response.read()
-            if not self._should_renew(response, generation):
-                return
-            self._expire(generation)
+            self._refused(response, generation)
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -281,17 +321,13 @@ class RingCentralAuth(httpx.Auth):
                         self._renewing.release()
                 if failure is not None:
                     return
-                token, generation = self._usable()
-                if token is None:  # pragma: no cover - a token just stored is usable
-                    return
+                token, generation = self._current()
             self._authorize(request, token)
             response = yield request
-            if attempt or not self._token_died(response):
+            if attempt or response.status_code != 401:
                 return
             await response.aread()
-            if not self._should_renew(response, generation):
-                return
-            self._expire(generation)
+            self._refused(response, generation)
 
     def _drive_sync(
         self, renewal: Generator[httpx.Request | float, httpx.Response, httpx.Response | None]
@@ -310,12 +346,6 @@ class RingCentralAuth(httpx.Auth):
             reply = yield step
             reply.read()
 
-    def _expire(self, generation: int) -> None:
-        """Mark the token of ``generation`` due, so the next pass renews it (once)."""
-        with self._state_lock:
-            if self._generation == generation and self._token is not None:
-                self._token.renew_at = self._clock() - 1
-
     def _loop_lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
         with self._state_lock:
@@ -328,3 +358,19 @@ class RingCentralAuth(httpx.Auth):
         """Take the cross-thread renewal lock without blocking the event loop."""
         while not self._renewing.acquire(blocking=False):
             await asyncio.sleep(_POLL)
+
+
+def _token_body(response: httpx.Response, body: Any) -> dict[str, Any]:
+    """A token endpoint's success, which must carry an access token to be one."""
+    if isinstance(body, dict):
+        token = body.get("access_token")
+        if isinstance(token, str) and token:
+            return body
+    raise AuthenticationError(
+        f"RingCentral's token endpoint answered HTTP {response.status_code} without an access "
+        "token",
+        provider=PROVIDER,
+        status_code=response.status_code,
+        code=error_code(body),
+        request_id=response.headers.get(REQUEST_ID_HEADER),
+    )

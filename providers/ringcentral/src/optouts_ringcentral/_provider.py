@@ -7,11 +7,14 @@ costs, because at 50 requests a minute that is the real price:
 
 - add/remove carry up to 1000 numbers per request;
 - check picks the cheaper of two plans for the batch at hand: look recipients up (v1: one
-  request per recipient, v2: one per 20) or list the sender's opt-outs and those of the
-  ``*`` sender (one request per 1000 records). The listing plan stops as soon as it has
-  cost as much as the lookups would have, and falls back to them, so a wrong guess about
-  the list's size costs at most twice the better plan; the sizes it learns steer the next
-  choice.
+  request per recipient, v2: one per 20) or list the opt-outs that can apply to the sender
+  (one request per 1000 records). The listing plan stops as soon as it has cost as much as
+  the lookups would have, and falls back to them, so a wrong guess about the list's size
+  costs at most twice the better plan; the sizes it learns steer the next choice.
+
+Whatever a plan reads, a record counts for sender S only when its own sender is S or the
+account-wide ``*``: v1's ``from=*`` filter means *any* sender, so the v1 listing plan lists
+``from=*`` once (every sender's opt-outs, S's included) and keeps S's and ``*``'s records.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ import attrs
 import httpx
 
 from optouts import (
+    AuthenticationError,
     Capability,
+    ConfigurationError,
     Exchange,
     InvalidCursor,
     Note,
@@ -47,12 +52,13 @@ from optouts import (
     Status,
     StatusFilter,
     UnsupportedOperation,
+    require_https,
 )
 from optouts._numbers import WILDCARD
 
 from . import _v1, _v2
 from ._errors import OAUTH_PATH_PREFIX, PROVIDER, error_from_response, json_body
-from ._oauth import RingCentralAuth
+from ._oauth import REVOKE_PATH, RingCentralAuth
 from ._ratelimit import AUTH_GROUP, Pacer
 
 __all__ = ["API_CONSENTS", "API_V1", "CheckPlan", "RingCentralProvider"]
@@ -70,10 +76,8 @@ PlanName = Literal["lookup", "list"]
 
 
 def _parse_server_url(value: object) -> str:
-    text = str(value).strip().rstrip("/")
-    if not text.startswith(("https://", "http://")):
-        raise ValueError("must start with https:// (or http:// for an emulator)")
-    return text
+    """HTTPS, or plain HTTP to this machine (an emulator): the JWT and tokens travel there."""
+    return require_https(str(value).strip().rstrip("/"))
 
 
 def _parse_api(value: object) -> str:
@@ -85,6 +89,14 @@ def _parse_api(value: object) -> str:
 
 def _reveal(value: str | Secret) -> Secret:
     return value if isinstance(value, Secret) else Secret(value)
+
+
+def _setting(name: str, parse: Callable[[object], str], value: object) -> str:
+    """A constructor argument parsed as its setting is, refused as the settings refuse it."""
+    try:
+        return parse(value)
+    except ValueError as error:
+        raise ConfigurationError(f"setting {name!r} of provider {PROVIDER!r} {error}") from None
 
 
 @attrs.frozen
@@ -181,9 +193,9 @@ class RingCentralProvider(Provider):
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.server_url = _parse_server_url(server_url)
+        self.server_url = _setting("server_url", _parse_server_url, server_url)
         self.account_id = account_id
-        self.api = _parse_api(api)
+        self.api = _setting("api", _parse_api, api)
         self.pacer = pacer or Pacer(clock=clock)
         self._auth = RingCentralAuth(
             self.server_url,
@@ -294,6 +306,9 @@ class RingCentralProvider(Provider):
     ) -> Exchange[Page]:
         token = decode_cursor(self.api, cursor) if cursor is not None else None
         items, next_token = yield from self._page(sender, status, page_size, token)
+        if sender == WILDCARD:
+            # v1 answers ``from=*`` with every sender's records; ``*`` lists the account-wide.
+            items = [item for item in items if item.sender == WILDCARD]
         return Page(tuple(items), encode_cursor(self.api, next_token) if next_token else None)
 
     def refuses(self, operation: str, sender: str) -> OptOutError | None:
@@ -360,16 +375,11 @@ class RingCentralProvider(Provider):
         counter = _Counter()
         fell_back = False
         if plan == "list":
-            found, complete = yield from self._opted_out_by_listing(
-                sender, set(recipients), lookup_cost, counter
+            results, rest = yield from self._check_by_listing(
+                sender, recipients, lookup_cost, counter
             )
-            results: dict[str, Outcome] = dict.fromkeys(found, Outcome.OPTED_OUT)
-            if complete:
-                for r in recipients:
-                    results.setdefault(r, Outcome.NOT_OPTED_OUT)
-            else:
+            if rest:
                 fell_back = True
-                rest = [r for r in recipients if r not in found]
                 logger.debug(
                     "listing exceeded %d requests; looking up %d recipient(s)",
                     lookup_cost,
@@ -389,39 +399,79 @@ class RingCentralProvider(Provider):
         return recipients if self.v1 else math.ceil(recipients / _v2.FILTER_MAX)
 
     def list_cost(self, sender: str) -> int:
-        """Expected requests to list the opt-outs that apply to ``sender`` (its own and ``*``'s)."""
-        return sum(self._list_pages.get(key, 1) for key in _listed_senders(sender))
+        """Expected requests to list the opt-outs that can apply to ``sender``."""
+        return sum(self._list_pages.get(key, 1) for key in self._listed_senders(sender))
+
+    def _listed_senders(self, sender: str) -> tuple[str, ...]:
+        """The lists the listing plan reads: v1 ``from=*`` is every sender's opt-outs, so that
+        one list holds both ``sender``'s and the account-wide ones; v2 needs both searches."""
+        if self.v1 or sender == WILDCARD:
+            return (WILDCARD,)
+        return (sender, WILDCARD)
+
+    def _check_by_listing(
+        self, sender: str, recipients: Sequence[str], budget: int, counter: _Counter
+    ) -> Exchange[tuple[dict[str, Outcome], list[str]]]:
+        """Answers from listing, and the recipients left to look up when it ran over budget.
+
+        A page that cannot be read fails every recipient not yet seen opted out: the list
+        cannot vouch for them, and looking each up would cost what listing was to save.
+        """
+        found: set[str] = set()
+        try:
+            complete = yield from self._opted_out_by_listing(
+                sender, set(recipients), budget, counter, found
+            )
+        except ProviderError as error:
+            if not _unreadable(error):
+                raise
+            results = dict.fromkeys(found, Outcome.OPTED_OUT)
+            results.update(_failed([r for r in recipients if r not in found], error))
+            return results, []
+        results = dict.fromkeys(found, Outcome.OPTED_OUT)
+        if complete:
+            results.update((r, Outcome.NOT_OPTED_OUT) for r in recipients if r not in found)
+            return results, []
+        return results, [r for r in recipients if r not in found]
 
     def _opted_out_by_listing(
-        self, sender: str, wanted: set[str], budget: int, counter: _Counter
-    ) -> Exchange[tuple[set[str], bool]]:
-        """Recipients in ``wanted`` that opted out, and whether the listing finished in budget."""
-        found: set[str] = set()
-        for key in _listed_senders(sender):
+        self, sender: str, wanted: set[str], budget: int, counter: _Counter, found: set[str]
+    ) -> Exchange[bool]:
+        """Add to ``found`` the recipients in ``wanted`` opted out of ``sender``; True when
+        the listing finished within ``budget`` requests."""
+        for key in self._listed_senders(sender):
             token: str | None = None
             pages = 0
             seen: set[str] = set()
             while True:
                 if counter.requests >= budget:
                     self._list_pages[key] = max(self._list_pages.get(key, 1), pages + 1)
-                    return found, False
+                    return False
                 items, token = yield from self._page(
                     key, Status.OPTED_OUT, _LIST_PAGE, token, counter
                 )
                 pages += 1
-                found.update(item.recipient for item in items if item.recipient in wanted)
+                found.update(
+                    item.recipient
+                    for item in items
+                    if item.recipient in wanted and _v2.applies_to(item, sender)
+                )
                 if token is None:
                     break
                 if token in seen:
                     raise ProviderError("RingCentral repeated a page token", provider=PROVIDER)
                 seen.add(token)
             self._list_pages[key] = pages
-        return found, True
+        return True
 
     def _lookup(
         self, sender: str, recipients: Sequence[str], counter: _Counter
     ) -> Exchange[Results]:
-        """Ask for each recipient's records over every sender and keep those for ``sender``."""
+        """Ask for each recipient's records over every sender and keep those for ``sender``.
+
+        A lookup that draws a 5xx or an answer that cannot be read fails its own recipients
+        (unknown, never "not opted out"); the others are still answered.
+        """
         results: dict[str, Outcome] = {}
         group = 1 if self.v1 else _v2.FILTER_MAX
         for start in range(0, len(recipients), group):
@@ -429,7 +479,7 @@ class RingCentralProvider(Provider):
             try:
                 records = yield from self._all_pages(chunk, counter)
             except ProviderError as error:
-                if error.status_code is None or error.status_code < 500:
+                if not (_unreadable(error) or (error.status_code or 0) >= 500):
                     raise
                 results.update(_failed(chunk, error))
                 continue
@@ -453,18 +503,33 @@ class RingCentralProvider(Provider):
             seen.add(token)
 
     def close(self) -> Exchange[None]:
-        """Revoke the session; errors are ignored, since the token dies on its own anyway."""
+        """Revoke the session if the Auth group can take it now; never waits, never raises.
+
+        A revoke counts in the Auth group like a login. In a spent group it would only draw
+        a 429 (and restart the penalty for the next login), and the token dies on its own
+        anyway, so then it is skipped.
+        """
         request = self._auth.revoke_request()
-        if request is None or self.pacer.blocked_for(AUTH_GROUP) > 0:
+        if request is None:
+            return
+        if not self.pacer.try_reserve(AUTH_GROUP):
+            logger.debug("revoke skipped: the Auth rate-limit group has no request to spare")
             return
         try:
-            yield request
-        except httpx.TransportError as error:
+            response = yield request
+        except (httpx.TransportError, OptOutError) as error:
             logger.debug("revoke failed (%s); ignored", type(error).__name__)
+            return
+        if response is None:  # pragma: no cover - the runners always answer
+            return
+        self.pacer.observe(REVOKE_PATH, response, AUTH_GROUP)
+        if response.status_code >= 400:
+            logger.debug("revoke answered HTTP %d; ignored", response.status_code)
 
 
-def _listed_senders(sender: str) -> tuple[str, ...]:
-    return (sender,) if sender == WILDCARD else (sender, WILDCARD)
+def _unreadable(error: ProviderError) -> bool:
+    """An answer we could not read (no HTTP error status), as opposed to a refusal."""
+    return error.status_code is None and not isinstance(error, AuthenticationError)
 
 
 def _failed(recipients: Sequence[str], error: ProviderError) -> dict[str, Outcome]:

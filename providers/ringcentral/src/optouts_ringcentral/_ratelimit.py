@@ -13,6 +13,10 @@ a "blocked until" instant set by a 429. Sends that the server counted but we did
 (another process with the same credentials) show up as a lower ``Remaining`` than ours
 would give, and are recorded as phantom sends. It is thread-safe and does no waiting
 itself: callers sleep (sync) or await (async) the delay it returns.
+
+Group names are compared without regard to case (the docs write ``light``, the headers
+``Light``), and header values outside what a server could mean (``inf``, ``nan``, negative,
+absurdly large) are ignored rather than believed, so every delay handed out stays finite.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ import httpx
 
 from ._errors import retry_after
 
-__all__ = ["AUTH_GROUP", "DEFAULT_LIMITS", "LIGHT_GROUP", "GroupState", "Pacer"]
+__all__ = [
+    "AUTH_GROUP",
+    "DEFAULT_LIMITS",
+    "LIGHT_GROUP",
+    "LONGEST_WINDOW",
+    "MOST_REQUESTS",
+    "GroupState",
+    "Pacer",
+]
 
 logger = logging.getLogger("optouts.ringcentral")
 
@@ -41,6 +53,10 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "Auth": (5, 60.0),
 }
 """Published limits per 60 s, used until a response tells the real ones."""
+LONGEST_WINDOW = 86_400
+"""Longest ``X-Rate-Limit-Window`` believed, in seconds (RingCentral's is 60)."""
+MOST_REQUESTS = 1_000_000
+"""Largest ``X-Rate-Limit-Limit`` or ``-Remaining`` believed (RingCentral's are at most 50)."""
 
 
 @attrs.define
@@ -82,6 +98,14 @@ class Pacer:
         with self._lock:
             return self._endpoint_groups.get(endpoint, default)
 
+    def _name(self, group: str) -> str:
+        """The one spelling kept for a group, whatever case a header or caller uses."""
+        wanted = group.strip().casefold()
+        for known in (*DEFAULT_LIMITS, *self._groups):
+            if known.casefold() == wanted:
+                return known
+        return group.strip()
+
     def _state(self, group: str) -> GroupState:
         state = self._groups.get(group)
         if state is None:
@@ -92,36 +116,59 @@ class Pacer:
     def _effective_window(self, state: GroupState) -> float:
         return state.window * (1 + self._margin) + self._slack
 
+    def _start(self, state: GroupState, now: float) -> float:
+        """The earliest time one more request fits in ``state``'s group."""
+        start = max(now, state.blocked_until, state.sends[-1] if state.sends else now)
+        if len(state.sends) >= state.limit:
+            start = max(start, state.sends[-state.limit] + self._effective_window(state))
+        return start
+
+    def _take(self, state: GroupState, start: float) -> None:
+        state.sends.append(start)
+        del state.sends[: -state.limit]
+
     def reserve(self, group: str) -> float:
         """Seconds to wait before sending one request to ``group``; the slot is then taken."""
         with self._lock:
-            state = self._state(group)
+            state = self._state(self._name(group))
             now = self._clock()
-            start = max(now, state.blocked_until, state.sends[-1] if state.sends else now)
-            if len(state.sends) >= state.limit:
-                start = max(start, state.sends[-state.limit] + self._effective_window(state))
-            state.sends.append(start)
-            del state.sends[: -state.limit]
+            start = self._start(state, now)
+            self._take(state, start)
             return start - now
+
+    def try_reserve(self, group: str) -> bool:
+        """Take a slot in ``group`` only if one is free now; for requests worth sending only
+        without waiting (the revoke on close), which a spent group would answer with a 429."""
+        with self._lock:
+            state = self._state(self._name(group))
+            now = self._clock()
+            start = self._start(state, now)
+            if start > now:
+                return False
+            self._take(state, start)
+            return True
 
     def blocked_for(self, group: str) -> float:
         """Seconds left of a 429 penalty on ``group`` (0 when none)."""
         with self._lock:
-            state = self._groups.get(group)
+            state = self._groups.get(self._name(group))
             return max(0.0, state.blocked_until - self._clock()) if state else 0.0
 
-    def observe(self, endpoint: str, response: httpx.Response) -> None:
-        """Learn the group, its budget and any penalty from a response's headers."""
+    def observe(self, endpoint: str, response: httpx.Response, default: str = LIGHT_GROUP) -> None:
+        """Learn the group, its budget and any penalty from a response's headers.
+
+        ``default`` is the endpoint's group when no response has named one yet (the OAuth
+        endpoints are in Auth, every opt-out endpoint in Light).
+        """
         headers = response.headers
         with self._lock:
-            group = headers.get("X-Rate-Limit-Group") or self._endpoint_groups.get(endpoint)
-            if group is None:
-                group = LIGHT_GROUP
+            named = headers.get("X-Rate-Limit-Group", "").strip()
+            group = self._name(named or self._endpoint_groups.get(endpoint, default))
             self._endpoint_groups[endpoint] = group
             state = self._state(group)
             now = self._clock()
-            limit = _int(headers.get("X-Rate-Limit-Limit"))
-            window = _int(headers.get("X-Rate-Limit-Window"))
+            limit = _count(headers.get("X-Rate-Limit-Limit"), MOST_REQUESTS)
+            window = _count(headers.get("X-Rate-Limit-Window"), LONGEST_WINDOW)
             if limit is not None and limit > 0 and limit != state.limit:
                 state.limit = limit
                 del state.sends[:-limit]
@@ -136,7 +183,7 @@ class Pacer:
                 state.sends.clear()
                 logger.info("rate limited in group %s: sending nothing for %.1fs", group, wait)
                 return
-            remaining = _int(headers.get("X-Rate-Limit-Remaining"))
+            remaining = _count(headers.get("X-Rate-Limit-Remaining"), MOST_REQUESTS)
             if remaining is not None:
                 self._record_others(state, now, remaining)
 
@@ -144,19 +191,22 @@ class Pacer:
         """Count sends the server saw but we did not schedule, as phantoms at ``now``."""
         since = now - self._effective_window(state)
         ours = len(state.sends) - bisect.bisect_right(state.sends, since)
-        others = state.limit - remaining - ours
+        others = min(state.limit - remaining - ours, state.limit)
         if others > 0:
             for _ in range(others):
                 bisect.insort(state.sends, now)
             del state.sends[: -state.limit]
 
 
-def _int(value: str | None) -> int | None:
-    """Header values such as ``60`` (the window may also come as ``60s``)."""
+def _count(value: str | None, most: int) -> int | None:
+    """A header such as ``60`` (the window may also come as ``60s``) as an int from 0 to
+    ``most``; None when absent, unreadable or absurd (negative, ``nan``, ``inf``, huge), so
+    the pacer keeps what it knew instead of believing a value no server means."""
     if value is None:
         return None
-    text = value.strip().rstrip("s")
     try:
-        return int(float(text))
+        number = float(value.strip().rstrip("sS"))
     except ValueError:
         return None
+    # nan compares false, so it is refused too; int() of inf would raise OverflowError.
+    return int(number) if 0 <= number <= most else None

@@ -26,6 +26,7 @@ __all__ = [
     "STATUS_PARAM",
     "bulk_assign_request",
     "list_request",
+    "page_parts",
     "parse_bulk_assign",
     "parse_list",
     "to_opt_out",
@@ -108,15 +109,33 @@ def to_opt_out(record: dict[str, Any], asked: Status | None) -> OptOut:
 
 def parse_list(body: Any, asked: Status | None) -> tuple[list[OptOut], str | None]:
     """Records of one page and the next page's token (None on the last page)."""
+    records, token = page_parts(body)
+    return [to_opt_out(record, asked) for record in records], token
+
+
+def page_parts(body: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """The records and next page token of a v1 list or v2 search answer, or ProviderError.
+
+    An answer without a ``records`` array (missing, null, another type) or with a record that
+    is not an object cannot be read as "no records": that would report opted-out numbers as
+    free to message. The same goes for a ``nextPageToken`` that is not a string.
+    """
     if not isinstance(body, dict):
         raise ProviderError(
-            "RingCentral returned a list that is not a JSON object", provider=PROVIDER
+            "RingCentral returned a page that is not a JSON object", provider=PROVIDER
         )
-    records = body.get("records") or []
-    paging = body.get("paging") or {}
-    items = [to_opt_out(record, asked) for record in records if isinstance(record, dict)]
+    records = body.get("records")
+    if not isinstance(records, list) or not all(isinstance(item, dict) for item in records):
+        raise ProviderError(
+            "RingCentral returned a page without a records array of objects", provider=PROVIDER
+        )
+    paging = body.get("paging")
+    if paging is None:
+        paging = {}  # a last page may come without paging
     token = paging.get("nextPageToken") if isinstance(paging, dict) else None
-    return items, token if isinstance(token, str) and token else None
+    if not isinstance(paging, dict) or not isinstance(token, (str, type(None))):
+        raise ProviderError("RingCentral returned paging it cannot read", provider=PROVIDER)
+    return records, token or None
 
 
 def bulk_assign_request(

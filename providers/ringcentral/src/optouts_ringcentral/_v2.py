@@ -20,7 +20,7 @@ from optouts import OptOut, Outcome, ProviderError, Status
 from optouts._numbers import WILDCARD, country_of
 
 from ._errors import PROVIDER
-from ._v1 import SOURCES
+from ._v1 import SOURCES, page_parts
 
 __all__ = [
     "FILTER_MAX",
@@ -121,15 +121,8 @@ def applies_to(record: OptOut, sender: str) -> bool:
 
 def parse_search(body: Any) -> tuple[list[OptOut], str | None]:
     """Records of one page and the next page's token (None on the last page)."""
-    if not isinstance(body, dict):
-        raise ProviderError(
-            "RingCentral returned a search that is not a JSON object", provider=PROVIDER
-        )
-    records = body.get("records") or []
-    paging = body.get("paging") or {}
-    items = [to_opt_out(record) for record in records if isinstance(record, dict)]
-    token = paging.get("nextPageToken") if isinstance(paging, dict) else None
-    return items, token if isinstance(token, str) and token else None
+    records, token = page_parts(body)
+    return [to_opt_out(record) for record in records], token
 
 
 def patch_request(

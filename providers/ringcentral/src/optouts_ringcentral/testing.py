@@ -33,7 +33,9 @@ __all__ = [
     "serve_in_thread",
 ]
 
-BASE_URL = "http://rc.test"
+BASE_URL = "http://127.0.0.1:9"
+"""Loopback, the one place plain http may carry credentials; nothing listens on port 9, so
+a test that forgot its transport fails at once instead of reaching anything."""
 
 CREDENTIALS: dict[str, str] = {
     "client_id": DEFAULT_CLIENT_ID,
