@@ -288,14 +288,11 @@ def test_secrets_never_show(emulator: Emulator, caplog: pytest.LogCaptureFixture
 
 
 def test_settings_mask_secrets() -> None:
-    from optouts._config import ConfigFile, resolve_settings
+    from optouts.plugin import settings_for
     from optouts_ringcentral import RingCentralProvider
 
-    settings = resolve_settings(
-        "ringcentral",
-        RingCentralProvider.settings,
-        {},
-        ConfigFile(),
+    settings = settings_for(
+        RingCentralProvider,
         environ={"RC_CLIENT_ID": "id", "RC_CLIENT_SECRET": "s3cret", "RC_JWT": DEFAULT_JWT},
     )
     assert "s3cret" not in repr(settings)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optouts import RateLimited, Sleep, Status
-from optouts._retry import RetryPolicy, with_retry
+from optouts import RateLimited, RetryPolicy, Sleep, Status
+from optouts.plugin import with_retry
 from optouts_ringcentral import Emulator, Pacer, RateLimit
 from optouts_ringcentral.testing import (
     FakeClock,

@@ -54,7 +54,7 @@ from optouts import (
     UnsupportedOperation,
     require_https,
 )
-from optouts._numbers import WILDCARD
+from optouts.plugin import WILDCARD
 
 from . import _v1, _v2
 from ._errors import OAUTH_PATH_PREFIX, PROVIDER, error_from_response, json_body

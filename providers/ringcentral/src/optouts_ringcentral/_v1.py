@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from optouts import OptOut, Outcome, ProviderError, Status
-from optouts._numbers import country_of
+from optouts.plugin import country_of
 
 from ._errors import PROVIDER
 

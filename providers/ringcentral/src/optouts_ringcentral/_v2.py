@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from optouts import OptOut, Outcome, ProviderError, Status
-from optouts._numbers import WILDCARD, country_of
+from optouts.plugin import WILDCARD, country_of
 
 from ._errors import PROVIDER
 from ._v1 import SOURCES, page_parts

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from optouts import emulators
-from optouts._http import Stats, run_sync
+from optouts.plugin import run_exchange
 
 from ._emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, Emulator
 from ._provider import RingCentralProvider
@@ -122,7 +122,7 @@ def drive(
     job: Generator[Any, Any, Any], http: httpx.Client, auth: httpx.Auth | None, clock: FakeClock
 ) -> Any:
     """Run a job like the client does, but every Sleep moves the fake clock instead."""
-    return run_sync(job, http, auth, Stats(), sleep=clock.advance)
+    return run_exchange(job, http, auth, sleep=clock.advance)
 
 
 def serve_in_thread(app: Emulator) -> tuple[str, Callable[[], None]]:
