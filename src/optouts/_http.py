@@ -1,7 +1,9 @@
 """The one place that sends providers' requests: a sync and an async runner for jobs.
 
 A job (an exchange wrapped by ``_retry``) yields ``httpx.Request`` objects, ``Sleep``
-pauses and ``Note`` facts. The runners send the requests with the provider's auth, hand
+pauses and ``Note`` facts. Redirects are never followed, whatever the caller's
+``httpx.Client`` says: a redirect would carry a signature, a JWT or a token wherever the
+answer points, plain ``http://`` included; a provider that meets one sees the 3xx. The runners send the requests with the provider's auth, hand
 back responses, throw transport errors (and optouts errors an auth flow raised) into the
 job so its retry policy sees them, and count the cost.
 """
@@ -134,7 +136,8 @@ def run_sync(
             raise _no_http()
         started = time.perf_counter()
         try:
-            steps.answered(step, http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT), started)
+            reply = http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT, follow_redirects=False)
+            steps.answered(step, reply, started)
         except (httpx.TransportError, OptOutError) as exc:
             steps.failed(step, exc, started)
     return steps.value  # type: ignore[return-value]
@@ -153,7 +156,9 @@ async def run_async(
             raise _no_http()
         started = time.perf_counter()
         try:
-            reply = await http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT)
+            reply = await http.send(
+                step, auth=auth or httpx.USE_CLIENT_DEFAULT, follow_redirects=False
+            )
             steps.answered(step, reply, started)
         except (httpx.TransportError, OptOutError) as exc:
             steps.failed(step, exc, started)

@@ -13,6 +13,8 @@ change in any release (a test of optouts fails when an in-tree provider does):
   ``RetryPolicy`` the way the client does, for tests of pacing and deadlines.
 - ``settings_for`` resolves a provider's declared settings from a given environment only,
   for tests of the declarations (defaults, ``env_aliases``, secrets).
+- ``clip`` cuts vendor text (an error message, a reason) for an exception or a log line,
+  saying how long it was: a vendor's 1 MB error page must not become a 1 MB message.
 
 The shared contract suite is ``optouts.testing``; emulator serving is ``optouts.emulators``.
 """
@@ -26,12 +28,13 @@ import httpx
 
 from . import _config
 from ._config import Settings
+from ._errors import clip
 from ._http import Stats, run_sync
 from ._numbers import WILDCARD, country_of
 from ._provider import Exchange, Provider
 from ._retry import with_retry
 
-__all__ = ["WILDCARD", "country_of", "run_exchange", "settings_for", "with_retry"]
+__all__ = ["WILDCARD", "clip", "country_of", "run_exchange", "settings_for", "with_retry"]
 
 T = TypeVar("T")
 

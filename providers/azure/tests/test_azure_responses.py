@@ -583,3 +583,19 @@ def test_a_body_nested_too_deeply_is_a_provider_error(status: int) -> None:
     assert raised.value.status_code == status
     assert len(str(raised.value)) < 400
     assert not is_transient_check_error("check", response)
+
+
+def test_a_huge_vendor_message_makes_a_short_error_and_result() -> None:
+    huge = "x" * 1_000_000
+    refused = httpx.Response(
+        400,
+        json={"error": {"code": "C" * 100_000, "message": huge}},
+        headers={"ms-cv": "r" * 100_000},
+    )
+    with pytest.raises(optouts.ProviderError) as caught:
+        parse_results("add", refused, ["+12025550101"])
+    assert len(str(caught.value)) < 1_000
+    items = {"value": [{"to": "+12025550101", "httpStatusCode": 400, "errorMessage": huge}]}
+    (outcome,) = parse_results("add", httpx.Response(200, json=items), ["+12025550101"]).values()
+    assert outcome.error is not None
+    assert len(outcome.error) < 400

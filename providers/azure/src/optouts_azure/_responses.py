@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from optouts import AuthenticationError, Outcome, ProviderError, RateLimited
+from optouts.plugin import clip
 
 from ._api import Operation
 
@@ -32,6 +33,9 @@ __all__ = [
 PROVIDER = "azure"
 REQUEST_ID_HEADERS = ("ms-cv", "x-ms-client-request-id", "x-ms-request-id")
 _EXCERPT = 160
+_REASON = 300
+"""Characters of a vendor's error message an exception or a result carries."""
+_CODE = 80
 _NO_FLAG = "Azure answered without isOptedOut, so whether this recipient opted out is unknown"
 _TRANSIENT_CHECK_MESSAGE = "request parameter is invalid"
 
@@ -148,7 +152,7 @@ def _outcome(operation: Operation, item: dict[str, Any]) -> Outcome | None:
         return None
     if not 200 <= status < 300:
         message = item.get("errorMessage")
-        error = message if isinstance(message, str) and message else f"HTTP {status}"
+        error = clip(message, _REASON) if isinstance(message, str) and message else f"HTTP {status}"
         return Outcome.failure(error, status)
     flag = item.get("isOptedOut") if operation == "check" else None
     if operation == "check" and type(flag) is not bool:
@@ -210,6 +214,9 @@ def raise_for_error(response: httpx.Response, *, sender: str | None = None) -> N
         not_json = False
     rid = request_id(response, body)
     code, detail = _error_detail(body)
+    # Vendor text, cut short: a 1 MB error body must not become a 1 MB exception.
+    rid, code = (clip(rid, _CODE) if rid else None), (clip(code, _CODE) if code else None)
+    detail = clip(detail, _REASON) if detail else None
     if not_json:
         detail = f"a body that is not JSON: {excerpt(response.text)!r}"
     where = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
