@@ -1,11 +1,13 @@
 """The one place that sends providers' requests: a sync and an async runner for jobs.
 
 A job (an exchange wrapped by ``_retry``) yields ``httpx.Request`` objects, ``Sleep``
-pauses and ``Note`` facts. Redirects are never followed, whatever the caller's
-``httpx.Client`` says: a redirect would carry a signature, a JWT or a token wherever the
-answer points, plain ``http://`` included; a provider that meets one sees the 3xx. The runners send the requests with the provider's auth, hand
+pauses and ``Note`` facts. The runners send the requests with the provider's auth, hand
 back responses, throw transport errors (and optouts errors an auth flow raised) into the
 job so its retry policy sees them, and count the cost.
+
+Redirects are never followed, whatever the caller's ``httpx.Client`` says: a redirect
+would carry a signature, a JWT or a token wherever the answer points, plain ``http://``
+included; a provider that meets one sees the 3xx.
 """
 
 from __future__ import annotations
