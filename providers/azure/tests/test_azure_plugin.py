@@ -41,7 +41,7 @@ def test_emulate_azure_prints_a_connection_string(monkeypatch: pytest.MonkeyPatc
         calls.append({"app": app, "port": port})
         on_ready(f"http://127.0.0.1:{port or 40404}")
 
-    monkeypatch.setattr("optouts_azure._plugin.serve", fake_serve)
+    monkeypatch.setattr("optouts.emulators.serve", fake_serve)
     result = CliRunner().invoke(
         cli, ["emulate", "azure", "--port", "8089", "--fault-rate", "0.2", "--seed", "3"]
     )
@@ -54,7 +54,7 @@ def test_emulate_azure_prints_a_connection_string(monkeypatch: pytest.MonkeyPatc
 
 
 def test_emulate_azure_refuses_a_bad_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("optouts_azure._plugin.serve", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr("optouts.emulators.serve", lambda *_args, **_kwargs: None)
     result = CliRunner().invoke(cli, ["emulate", "azure", "--access-key", "not base64!"])
     assert result.exit_code != 0
     assert "--access-key" in result.output

@@ -27,12 +27,13 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final
 from urllib.parse import parse_qs
 
 import httpx
 
 from ._api import API_VERSIONS, MAX_RECIPIENTS, OPERATIONS, Operation
+from ._knobs import DEFAULT_ACCESS_KEY, FAULTS, RANDOM_FAULTS, Fault
 
 __all__ = ["DEFAULT_ACCESS_KEY", "AzureEmulator", "DroppedConnection", "Fault"]
 
@@ -40,17 +41,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-Fault = Literal["error", "unavailable", "items", "drop", "throttle", "invalid_parameter"]
-"""``error``: HTTP 500; ``unavailable``: 503; ``items``: 200 with some recipients failed with
-500; ``drop``: the connection closes mid-answer; ``throttle``: 429 with Retry-After;
-``invalid_parameter``: a check answered 400 "Request parameter   is invalid.", the transient
-answer Azure's SDK trackers report (add and remove meeting it are served as usual)."""
-FAULTS: Final[tuple[Fault, ...]] = get_args(Fault)
-RANDOM_FAULTS: Final[tuple[Fault, ...]] = ("error", "unavailable", "items", "drop")
-
-DEFAULT_ACCESS_KEY: Final = base64.b64encode(b"optouts azure emulator: not a secret!").decode()
-"""The development key the emulator accepts unless given another; it guards nothing."""
 
 MAX_SKEW: Final = 15 * 60
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")

@@ -1,4 +1,8 @@
-"""Registers the ``azure`` provider and the ``optouts emulate azure`` command with optouts."""
+"""Registers the ``azure`` provider and the ``optouts emulate azure`` command with optouts.
+
+The command's options live here; the emulator and uvicorn load only when it runs, so a client
+that finds the provider through this module never imports them.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,8 @@ from typing import cast
 import click
 
 import optouts
-from optouts.emulators import serve
 
-from ._emulator import (
-    DEFAULT_ACCESS_KEY,
-    FAULTS,
-    RANDOM_FAULTS,
-    AzureEmulator,
-    DroppedConnection,
-    Fault,
-)
+from ._knobs import DEFAULT_ACCESS_KEY, FAULTS, RANDOM_FAULTS, Fault
 from ._provider import AzureProvider
 
 
@@ -27,6 +23,8 @@ class _QuietDrops(logging.Filter):
     """Drops the server's traceback for connections the emulator closes on purpose."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from ._emulator import DroppedConnection
+
         return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
 
 
@@ -102,6 +100,10 @@ def emulate_azure(
     access_key: str,
 ) -> None:
     """Serve an emulator of Azure Communication Services SMS opt-outs on 127.0.0.1."""
+    from optouts.emulators import serve
+
+    from ._emulator import AzureEmulator
+
     chosen = [name.strip() for name in faults.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(FAULTS))
     if unknown:

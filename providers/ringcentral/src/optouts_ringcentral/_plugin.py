@@ -1,23 +1,23 @@
-"""Registers the ``ringcentral`` provider and the ``optouts emulate ringcentral`` command."""
+"""Registers the ``ringcentral`` provider and the ``optouts emulate ringcentral`` command.
+
+The command's options live here; the emulator and uvicorn load only when it runs, so a client
+that finds the provider through this module never imports them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 import optouts
 from optouts import Provider
 
-from ._emulator import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_JWT,
-    Emulator,
-    RateLimit,
-    parse_rate_limit,
-)
 from ._provider import RingCentralProvider
+
+if TYPE_CHECKING:
+    from ._emulator import RateLimit
 
 
 @optouts.hookimpl
@@ -26,6 +26,8 @@ def register_providers(register: Callable[[type[Provider]], None]) -> None:
 
 
 def _rate_limit(_: click.Context, __: click.Parameter, value: str) -> RateLimit:
+    from ._emulator import parse_rate_limit
+
     try:
         return parse_rate_limit(value)
     except ValueError as exc:
@@ -77,6 +79,8 @@ def emulate_ringcentral(
 ) -> None:
     """Serve a RingCentral emulator (OAuth, v1 a2p-sms opt-outs, v2 SMS consents)."""
     from optouts.emulators import serve
+
+    from ._emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, Emulator
 
     app = Emulator(
         rate_limit=rate_limit,
