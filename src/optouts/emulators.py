@@ -7,6 +7,7 @@ command can print credentials that point at it.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -64,7 +65,7 @@ def serve_in_thread(app: ASGIApp, *, port: int = 0) -> tuple[str, Callable[[], N
     """
     server = _server(app, "critical")
     sock = _listening_socket(port)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread = threading.Thread(target=_run_on_own_loop, args=(server, sock), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -78,3 +79,27 @@ def serve_in_thread(app: ASGIApp, *, port: int = 0) -> tuple[str, Callable[[], N
         sock.close()
 
     return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+
+
+def _run_on_own_loop(server: Any, sock: socket.socket) -> None:
+    """Serve on a loop of the thread's own, closed after.
+
+    ``uvicorn.Server.run`` installs its event loop policy process-wide (uvicorn before
+    0.36), which from a background thread would change the loop every later
+    ``asyncio.new_event_loop()`` of the caller gets, and orphan the caller's current loop.
+    """
+    loop = _new_loop()
+    try:
+        loop.run_until_complete(server.serve(sockets=[sock]))
+    finally:
+        loop.close()
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when it is installed (an emulator's own cost stays out of benchmarks)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
