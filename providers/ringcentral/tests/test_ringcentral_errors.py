@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 import optouts
 from optouts import AuthenticationError, ProviderError, RateLimited, RetryPolicy
 from optouts_ringcentral._errors import error_code, error_from_response, retry_after
-from optouts_ringcentral.testing import make_provider, numbers
+from optouts_ringcentral.testing import FakeClock, make_provider, numbers
 
 SENDER = "+16505550100"
 API_PATH = "http://rc.test/restapi/v1.0/account/~/a2p-sms/opt-outs"
@@ -301,3 +302,119 @@ def test_an_unreadable_lookup_fails_its_own_recipients_alone() -> None:
     assert result.info["check_plan"].plan == "lookup"
     answers = [(item.ok, item.opted_out) for item in result]
     assert answers == [(True, False)] * 20 + [(False, None)] * 5
+
+
+# --- vendor text is cut short in errors, outcomes and logs ---------------------------------------
+
+HUGE = "A" * 1_000_000
+
+
+def test_a_huge_error_body_makes_a_short_error() -> None:
+    body = {
+        "errorCode": "X" * 100_000,
+        "message": HUGE,
+        "errors": [
+            {"errorCode": "CMN-101", "message": "B" * 1_000_000, "parameterName": "p" * 100_000},
+            *({"errorCode": "CMN-101", "message": f"error {n}"} for n in range(999)),
+        ],
+    }
+    headers = {"RCRequestId": "R" * 100_000}
+    error = error_from_response(response(400, body, **headers))
+    assert len(str(error)) < 2000
+    assert "1,000,000 characters" in str(error)
+    assert "997 more error(s)" in str(error)
+    assert len(error.code or "") < 150
+    assert len(error.request_id or "") < 150
+
+
+def test_a_huge_token_error_makes_a_short_error() -> None:
+    body = {"error": "X" * 100_000, "error_description": HUGE}
+    error = error_from_response(response(400, body, TOKEN_PATH))
+    assert isinstance(error, AuthenticationError)
+    assert len(str(error)) < 1000
+
+
+def vendor_answering(body: Any) -> httpx.Client:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/restapi/oauth/token":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        if request.url.path == "/restapi/oauth/revoke":
+            return httpx.Response(200)
+        return httpx.Response(200, json=body)
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+RECIPIENT = "+12125550000"
+
+
+@pytest.mark.parametrize(
+    ("api", "body"),
+    [
+        ("a2p-sms", {"optOuts": {"failed": [{"to": RECIPIENT, "errorMessage": HUGE}]}}),
+        (
+            "consents",
+            {
+                "failedRecords": [
+                    {"to": RECIPIENT, "error": {"errorCode": "X" * 100_000, "message": HUGE}}
+                ]
+            },
+        ),
+    ],
+)
+def test_a_huge_per_number_reason_is_cut_short(api: str, body: Any) -> None:
+    with optouts.Client(make_provider(api), http_client=vendor_answering(body)) as client:
+        result = client.add(SENDER, [RECIPIENT])
+    assert not result[0].ok
+    assert len(result[0].error or "") < 500
+    assert "1,000,000 characters" in (result[0].error or "")
+
+
+@pytest.mark.parametrize(
+    ("api", "record"),
+    [
+        ("a2p-sms", {"from": SENDER, "to": RECIPIENT, "status": HUGE}),
+        ("consents", {"from": SENDER, "to": RECIPIENT, "optStatus": HUGE}),
+        ("a2p-sms", {"from": HUGE, "to": RECIPIENT, "status": "OptOut"}),
+        ("consents", {"from": SENDER, "to": HUGE, "optStatus": "OptOut"}),
+    ],
+)
+def test_a_huge_record_value_is_cut_short(api: str, record: dict[str, Any]) -> None:
+    http = vendor_answering({"records": [record]})
+    with optouts.Client(make_provider(api), http_client=http) as client:
+        result = client.check(SENDER, [RECIPIENT])
+    assert not result[0].ok
+    assert len(result[0].error or "") < 500
+
+
+def test_log_lines_cut_vendor_text_short(caplog: pytest.LogCaptureFixture) -> None:
+    """A group name and a token error code come from the vendor: they are cut in logs too."""
+    caplog.set_level(logging.DEBUG, logger="optouts.ringcentral")
+    logins = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal logins
+        if request.url.path == "/restapi/oauth/token":
+            logins += 1
+            if "refresh_token=" in request.content.decode():
+                return httpx.Response(400, json={"error": "E" * 100_000})
+            return httpx.Response(
+                200, json={"access_token": "t", "refresh_token": "r", "expires_in": 600}
+            )
+        group = {"X-Rate-Limit-Group": "G" * 10_000, "Retry-After": "0"}
+        return httpx.Response(429, headers=group, json={"errorCode": "CMN-301"})
+
+    clock = FakeClock()
+    provider = make_provider(clock=clock, sleep=clock.sleep, async_sleep=clock.async_sleep)
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    with optouts.Client(provider, http_client=http, retry=RetryPolicy(attempts=1)) as client:
+        with pytest.raises(RateLimited):
+            client.list_page(SENDER)
+        clock.advance(590)  # due for renewal: the refresh is refused, the JWT logs in again
+        with pytest.raises(RateLimited):
+            client.list_page(SENDER)
+    assert logins == 3
+    mine = [r.getMessage() for r in caplog.records if r.name == "optouts.ringcentral"]
+    assert any("rate limited in group" in line for line in mine)
+    assert any("refresh refused" in line for line in mine)
+    assert max(len(line) for line in mine) < 300

@@ -8,6 +8,7 @@ import logging
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 
 import optouts
 from optouts import AuthenticationError, Secret
+from optouts.plugin import with_retry
 from optouts_ringcentral import Emulator, RateLimit, RingCentralAuth, RingCentralProvider
 from optouts_ringcentral._emulator import ACCESS_PREFIX, DEFAULT_CLIENT_SECRET, DEFAULT_JWT
 from optouts_ringcentral._oauth import TokenState, basic_authorization
@@ -22,6 +24,7 @@ from optouts_ringcentral.testing import (
     BASE_URL,
     FakeClock,
     SyncASGITransport,
+    drive,
     fake_clock_provider,
     make_provider,
     numbers,
@@ -551,3 +554,115 @@ def test_the_token_request_carries_the_client_credentials(
     sent = [q.headers["Authorization"] for q, _ in transport.exchanges if "/oauth/" in q.url.path]
     expected = basic_authorization(emulator.client_id, DEFAULT_CLIENT_SECRET)
     assert sent == [expected, expected]  # the login and the revoke
+
+
+# --- waits inside the auth flow stay within what the caller allows ---------------------------
+
+
+class Penalised:
+    """A token endpoint that answers its first login with a 429 asking for ``retry_after``
+    seconds, then logs in; every API call answers an empty page."""
+
+    def __init__(self, retry_after: str) -> None:
+        self.retry_after = retry_after
+        self.logins = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/restapi/oauth/token":
+            self.logins += 1
+            if self.logins == 1:
+                headers = {"Retry-After": self.retry_after, "X-Rate-Limit-Group": "Auth"}
+                return httpx.Response(429, headers=headers, json={"errorCode": "CMN-301"})
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        if request.url.path == "/restapi/oauth/revoke":
+            return httpx.Response(200)
+        return httpx.Response(200, json={"records": [], "paging": {"perPage": 1000}})
+
+
+class Sleeps:
+    """The auth flow's sleeps, on a fake clock."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.seconds: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+        self.clock.advance(seconds)
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+def penalised_provider(clock: FakeClock, sleeps: Sleeps, **kwargs: Any) -> RingCentralProvider:
+    return make_provider(clock=clock, sleep=sleeps.sleep, async_sleep=sleeps.async_sleep, **kwargs)
+
+
+def test_a_login_wait_past_the_bound_fails_at_once(clock: FakeClock) -> None:
+    """A day's penalty on the Auth group: the next batch fails, it does not sleep a day."""
+    sleeps = Sleeps(clock)
+    vendor = Penalised("86000")
+    http = httpx.Client(transport=httpx.MockTransport(vendor))
+    retry = optouts.RetryPolicy(deadline=60)
+    with optouts.Client(penalised_provider(clock, sleeps), http_client=http, retry=retry) as rc:
+        first = rc.check(SENDER, numbers(1))
+        second = rc.check(SENDER, numbers(1))
+    assert [(item.ok, item.status_code) for item in first] == [(False, 429)]
+    assert [(item.ok, item.opted_out) for item in second] == [(False, None)]
+    assert "must wait 86000s" in (second[0].error or "")
+    assert "retry deadline of 60s" in (second[0].error or "")
+    assert sleeps.seconds == []
+    assert vendor.logins == 1
+
+
+async def test_a_login_wait_past_the_bound_fails_async_callers_at_once(clock: FakeClock) -> None:
+    sleeps = Sleeps(clock)
+    vendor = Penalised("86000")
+    http = httpx.AsyncClient(transport=httpx.MockTransport(vendor))
+    retry = optouts.RetryPolicy(deadline=60)
+    client = optouts.AsyncClient(
+        penalised_provider(clock, sleeps, api="consents"), http_client=http, retry=retry
+    )
+    first = await client.check(SENDER, numbers(1))
+    second = await client.check(SENDER, numbers(1))
+    await client.aclose()
+    await http.aclose()
+    assert [item.ok for item in first] == [False]
+    assert [(item.ok, item.opted_out) for item in second] == [(False, None)]
+    assert "must wait 86000s" in (second[0].error or "")
+    assert sleeps.seconds == []
+
+
+def test_a_login_wait_within_the_bound_is_slept(clock: FakeClock) -> None:
+    sleeps = Sleeps(clock)
+    http = httpx.Client(transport=httpx.MockTransport(Penalised("30")))
+    retry = optouts.RetryPolicy(attempts=1)
+    with optouts.Client(penalised_provider(clock, sleeps), http_client=http, retry=retry) as rc:
+        assert [item.ok for item in rc.check(SENDER, numbers(1))] == [False]
+        assert [item.opted_out for item in rc.check(SENDER, numbers(1))] == [False]
+    assert sleeps.seconds == [pytest.approx(30, abs=1)]
+
+
+def test_a_refused_login_wait_takes_no_slot_and_the_policy_waits_it(clock: FakeClock) -> None:
+    """Under a tighter ``auth_max_wait`` the retry policy, on the same clock, does the waiting;
+    the refused attempt held no Auth slot, so the retry logs in without waiting again."""
+    sleeps = Sleeps(clock)
+    vendor = Penalised("30")
+    provider = penalised_provider(clock, sleeps, auth_max_wait=10)
+    http = httpx.Client(transport=httpx.MockTransport(vendor))
+    with pytest.raises(optouts.RateLimited):
+        drive(provider.check(SENDER, numbers(1)), http, provider.auth, clock)
+    policy = optouts.RetryPolicy(deadline=60)
+    job = with_retry(lambda: provider.check(SENDER, numbers(1)), policy, clock)
+    started = clock()
+    results = drive(job, http, provider.auth, clock)
+    assert results == {numbers(1)[0]: optouts.Outcome.NOT_OPTED_OUT}
+    assert sleeps.seconds == []
+    assert 29 <= clock() - started <= 31
+    assert vendor.logins == 2
+
+
+@pytest.mark.parametrize("bound", [-1.0, math.nan, math.inf])
+def test_the_bound_on_login_waits_is_a_number_of_seconds(bound: float) -> None:
+    with pytest.raises(ValueError, match="max_wait"):
+        make_provider(auth_max_wait=bound)

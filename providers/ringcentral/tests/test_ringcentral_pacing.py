@@ -76,6 +76,22 @@ def test_sends_by_others_count_against_the_budget(clock: FakeClock) -> None:
     assert pacer.reserve("Light") == 60
 
 
+def test_a_reservation_refused_as_too_long_takes_no_slot(clock: FakeClock) -> None:
+    pacer = Pacer(clock=clock, margin=0, slack=0)
+    pacer.observe("token", answer(200, headers("Auth", 1, 1, 60)), "Auth")
+    assert pacer.reserve("Auth", within=10) == 0
+    assert pacer.reserve("Auth", within=10) == 60  # refused: the caller will not wait
+    assert pacer.reserve("Auth", within=10) == 60  # so the slot is still free
+    assert pacer.reserve("Auth") == 60
+    assert pacer.reserve("Auth") == 120
+
+
+def test_many_phantom_sends_are_recorded_at_once(clock: FakeClock) -> None:
+    pacer = Pacer(clock=clock, margin=0, slack=0)
+    pacer.observe("v1 list", answer(200, headers("Light", 1_000_000, 0, 60)))
+    assert pacer.reserve("Light") == 60
+
+
 def test_a_429_blocks_the_group_for_retry_after(clock: FakeClock) -> None:
     pacer = Pacer(clock=clock)
     pacer.observe("v1 list", answer(429, {**headers("Light", 50, 0, 60), "Retry-After": "42"}))

@@ -21,6 +21,11 @@ If the token endpoint refuses, the flow stops and its answer becomes the respons
 request that needed the token, so the provider maps it (AuthenticationError, RateLimited,
 a retryable 5xx) exactly like any other error. A success without an access token raises
 AuthenticationError from the flow: handed on, it would read as the API's empty answer.
+
+Waits for a slot in the Auth group happen inside the flow, where the client's retry policy
+cannot see them; a wait longer than ``max_wait`` (a 429 penalty of hours, say) is not
+started: the flow raises RateLimited with the wait as ``retry_after``, the runner throws it
+into the exchange, and the policy fails the batch at once if its deadline cannot hold it.
 """
 
 from __future__ import annotations
@@ -38,19 +43,27 @@ from typing import Any
 import attrs
 import httpx
 
-from optouts import AuthenticationError, Secret, require_https
+from optouts import AuthenticationError, RateLimited, Secret, require_https
+from optouts.plugin import clip
 
 from ._errors import (
+    LOGGED,
     OAUTH_PATH_PREFIX,
     PROVIDER,
-    REQUEST_ID_HEADER,
     TOKEN_EXPIRED,
     error_code,
     json_body,
+    request_id,
 )
 from ._ratelimit import AUTH_GROUP, Pacer
 
-__all__ = ["JWT_GRANT", "RingCentralAuth", "TokenState", "basic_authorization"]
+__all__ = [
+    "DEFAULT_MAX_WAIT",
+    "JWT_GRANT",
+    "RingCentralAuth",
+    "TokenState",
+    "basic_authorization",
+]
 
 logger = logging.getLogger("optouts.ringcentral")
 
@@ -62,6 +75,8 @@ _MAX_EARLY = 60.0
 """Renew at most this many seconds before expiry (a tenth of the lifetime when shorter)."""
 _DEFAULT_LIFETIME = 3600.0
 _POLL = 0.005
+DEFAULT_MAX_WAIT = 300.0
+"""Longest Auth-group wait the flow takes by default: the default retry deadline."""
 
 
 def basic_authorization(user_id: str, password: str) -> str:
@@ -108,8 +123,11 @@ class RingCentralAuth(httpx.Auth):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_wait: float | None = DEFAULT_MAX_WAIT,
     ) -> None:
         self.server_url = require_https(server_url.strip()).rstrip("/")
+        if max_wait is not None and not (math.isfinite(max_wait) and max_wait >= 0):
+            raise ValueError(f"max_wait must be seconds (>= 0) or None, not {max_wait!r}")
         self.client_id = client_id
         self._client_secret = client_secret
         self._jwt = jwt
@@ -117,6 +135,8 @@ class RingCentralAuth(httpx.Auth):
         self._clock = clock
         self._sleep = sleep
         self._async_sleep = async_sleep
+        self.max_wait = max_wait
+        """Longest wait for the Auth group the flow sleeps through (None: any)."""
         self._state_lock = threading.Lock()
         self._renewing = threading.Lock()
         self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -202,7 +222,8 @@ class RingCentralAuth(httpx.Auth):
         """Get a new token unless someone did since ``generation``; returns a failed answer.
 
         Runs with the renewal lock held. Yields seconds to wait (Auth-group pacing) and
-        requests to send; the driver reads each response body before sending it back.
+        requests to send; the driver reads each response body before sending it back. A
+        wait over ``max_wait`` raises RateLimited instead, and takes no slot.
         """
         with self._state_lock:
             fresh = self._token is not None and self._clock() < self._token.renew_at
@@ -210,7 +231,9 @@ class RingCentralAuth(httpx.Auth):
                 return None
         for _ in range(2):
             kind, form = self._grant()
-            delay = self._pacer.reserve(AUTH_GROUP)
+            delay = self._pacer.reserve(AUTH_GROUP, within=self.max_wait)
+            if self.max_wait is not None and delay > self.max_wait:
+                raise _too_long(delay, self.max_wait)
             if delay > 0:
                 yield delay
             self.token_requests += 1
@@ -223,7 +246,11 @@ class RingCentralAuth(httpx.Auth):
                 return None
             if kind == "refresh" and response.status_code in (400, 401):
                 # Refresh tokens are single-use and may be revoked: fall back to the JWT.
-                logger.debug("refresh refused (%s); presenting the JWT again", error_code(body))
+                code = error_code(body)
+                logger.debug(
+                    "refresh refused (%s); presenting the JWT again",
+                    clip(code, LOGGED) if code else None,
+                )
                 self._forget_refresh_token()
                 continue
             return response
@@ -372,5 +399,16 @@ def _token_body(response: httpx.Response, body: Any) -> dict[str, Any]:
         provider=PROVIDER,
         status_code=response.status_code,
         code=error_code(body),
-        request_id=response.headers.get(REQUEST_ID_HEADER),
+        request_id=request_id(response),
+    )
+
+
+def _too_long(delay: float, most: float) -> RateLimited:
+    """The refusal of an Auth-group wait no caller agreed to sit through inside the flow."""
+    return RateLimited(
+        f"a RingCentral login must wait {delay:.0f}s for the Auth rate-limit group, "
+        f"longer than the auth flow waits ({most:g}s)",
+        retry_after=delay,
+        provider=PROVIDER,
+        status_code=None,
     )

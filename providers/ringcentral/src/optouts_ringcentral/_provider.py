@@ -44,6 +44,7 @@ from optouts import (
     Page,
     Provider,
     ProviderError,
+    RateLimited,
     Results,
     Secret,
     Setting,
@@ -58,7 +59,7 @@ from optouts.plugin import WILDCARD
 
 from . import _v1, _v2
 from ._errors import OAUTH_PATH_PREFIX, PROVIDER, error_from_response, json_body
-from ._oauth import REVOKE_PATH, RingCentralAuth
+from ._oauth import DEFAULT_MAX_WAIT, REVOKE_PATH, RingCentralAuth
 from ._ratelimit import AUTH_GROUP, Pacer
 
 __all__ = ["API_CONSENTS", "API_V1", "CheckPlan", "RingCentralProvider"]
@@ -192,7 +193,12 @@ class RingCentralProvider(Provider):
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        auth_max_wait: float | None = DEFAULT_MAX_WAIT,
     ) -> None:
+        """``auth_max_wait``: longest pause for the Auth group (a login, a refresh) taken
+        inside the auth flow, out of the retry policy's sight; a longer one fails the
+        request at once with RateLimited, which the policy then weighs. Keep it at most
+        the ``RetryPolicy.deadline`` of the clients using this provider (None: no bound)."""
         self.server_url = _setting("server_url", _parse_server_url, server_url)
         self.account_id = account_id
         self.api = _setting("api", _parse_api, api)
@@ -206,6 +212,7 @@ class RingCentralProvider(Provider):
             clock=clock,
             sleep=sleep,
             async_sleep=async_sleep,
+            max_wait=auth_max_wait,
         )
         self._list_pages: dict[str, int] = {}
         """The plan of the most recent check (also logged at debug level)."""
@@ -354,10 +361,15 @@ class RingCentralProvider(Provider):
             if response.status_code >= 400:
                 raise error_from_response(response)
             body = json_body(response)
-            if self.v1:
-                results.update(_v1.parse_bulk_assign(body, chunk, opt_out=opt_out))
-            else:
-                results.update(_v2.parse_patch(body, chunk, opt_out=opt_out))
+            try:
+                if self.v1:
+                    results.update(_v1.parse_bulk_assign(body, chunk, opt_out=opt_out))
+                else:
+                    results.update(_v2.parse_patch(body, chunk, opt_out=opt_out))
+            except ProviderError as error:
+                # An answer we cannot read vouches for none of its numbers, and raised from
+                # here it would stop the whole call: the chunk's numbers fail, the rest stand.
+                results.update(_failed(chunk, error))
         return results
 
     def check(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
@@ -528,8 +540,9 @@ class RingCentralProvider(Provider):
 
 
 def _unreadable(error: ProviderError) -> bool:
-    """An answer we could not read (no HTTP error status), as opposed to a refusal."""
-    return error.status_code is None and not isinstance(error, AuthenticationError)
+    """An answer we could not read (no HTTP error status), as opposed to a refusal or a wait
+    (a RateLimited from the auth flow carries no status either: the retry policy decides)."""
+    return error.status_code is None and not isinstance(error, (AuthenticationError, RateLimited))
 
 
 def _failed(recipients: Sequence[str], error: ProviderError) -> dict[str, Outcome]:

@@ -3,6 +3,11 @@
 Pure functions, no I/O: the provider strings them into exchanges. The list call is the
 one the seed documents (``GET .../a2p-sms/opt-outs``); add and remove share
 ``POST .../opt-outs/bulk-assign``, whose partial failures come back in a 200.
+
+Numbers in answers are read with ``optouts.normalize`` before anything compares them: a
+vendor writing ``+1 212 555 0100`` must not turn an opt-out into "not opted out". A record
+without a sender and a recipient that read as numbers is unreadable, like one without a
+status: the page holding it is a ProviderError, never a page of records for nobody.
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ from urllib.parse import quote
 
 import httpx
 
-from optouts import OptOut, Outcome, ProviderError, Status
-from optouts.plugin import country_of
+from optouts import InvalidNumber, OptOut, Outcome, ProviderError, Status, normalize
+from optouts.plugin import WILDCARD, clip, country_of
 
-from ._errors import PROVIDER
+from ._errors import PROVIDER, REASON, quoted
 
 __all__ = [
     "BULK_ASSIGN_MAX",
@@ -29,8 +34,11 @@ __all__ = [
     "page_parts",
     "parse_bulk_assign",
     "parse_list",
+    "read_recipient",
+    "read_sender",
     "to_opt_out",
     "to_status",
+    "unreadable_number",
 ]
 
 LIST_ENDPOINT = "v1 list"
@@ -47,6 +55,8 @@ SOURCES = {
     "Carrier": "carrier",
 }
 """Vendor sources in the common vocabulary (v1 ``Account`` is v2 ``Api``: set through the API)."""
+_SHORT_CODE_LENGTHS = range(3, 9)
+_NOT_MENTIONED = Outcome.failure("RingCentral's answer did not mention this number")
 
 
 def base_path(server_url: str, account_id: str) -> str:
@@ -89,18 +99,50 @@ def to_status(record: dict[str, Any], asked: Status | None) -> Status:
     if value is None and asked is not None:
         return asked
     raise ProviderError(
-        f"RingCentral returned an opt-out record with status {value!r}", provider=PROVIDER
+        f"RingCentral returned an opt-out record with status {quoted(value)}", provider=PROVIDER
+    )
+
+
+def read_recipient(value: Any) -> str | None:
+    """A number from a vendor answer in E.164, or None when it is not a phone number."""
+    try:
+        return normalize(value)
+    except InvalidNumber:
+        return None
+
+
+def read_sender(value: Any) -> str | None:
+    """A record's sender: E.164, a short code (3-8 digits) or ``*``; None when none of them."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text == WILDCARD or (
+            text.isascii() and text.isdigit() and len(text) in _SHORT_CODE_LENGTHS
+        ):
+            return text
+    return read_recipient(value)
+
+
+def unreadable_number(kind: str, field: str, value: Any) -> ProviderError:
+    """The error for a record whose sender or recipient is missing or not a number."""
+    shown = "missing" if value is None else f"not a phone number: {quoted(value, 40)}"
+    return ProviderError(
+        f"RingCentral returned {kind} whose {field!r} is {shown}", provider=PROVIDER
     )
 
 
 def to_opt_out(record: dict[str, Any], asked: Status | None) -> OptOut:
-    recipient = str(record.get("to", ""))
+    sender = read_sender(record.get("from"))
+    if sender is None:
+        raise unreadable_number("an opt-out record", "from", record.get("from"))
+    recipient = read_recipient(record.get("to"))
+    if recipient is None:
+        raise unreadable_number("an opt-out record", "to", record.get("to"))
     source = record.get("source")
     return OptOut(
-        sender=str(record.get("from", "")),
+        sender=sender,
         recipient=recipient,
         status=to_status(record, asked),
-        country=country_of(recipient) if recipient.startswith("+") else None,
+        country=country_of(recipient),
         source=SOURCES.get(source, source.lower()) if isinstance(source, str) else None,
         provider=PROVIDER,
         raw=record,
@@ -151,20 +193,54 @@ def bulk_assign_request(
 
 
 def parse_bulk_assign(body: Any, recipients: Sequence[str], *, opt_out: bool) -> dict[str, Outcome]:
-    """One outcome per number the vendor named; numbers it left out get none (never ok)."""
-    section = body.get("optOuts" if opt_out else "optIns") if isinstance(body, dict) else None
+    """An outcome for every number sent: done only when ``successful`` names it.
+
+    The envelope must be the documented one, a JSON object whose ``optOuts`` (or ``optIns``)
+    section is an object with ``successful`` and ``failed`` arrays (either may be absent);
+    anything else is a ProviderError, so no number of the request passes. Inside, v1 names
+    each success, so an entry that names no number we sent (not a string, not a phone
+    number, another number) is skipped, and a number no readable entry names fails alone as
+    unmentioned. A number named in both arrays fails.
+    """
+    field = "optOuts" if opt_out else "optIns"
+    if not isinstance(body, dict):
+        raise ProviderError(
+            "RingCentral answered a bulk-assign with something other than a JSON object",
+            provider=PROVIDER,
+        )
+    section = body.get(field)
     if not isinstance(section, dict):
-        return {}
-    wanted = set(recipients)
+        raise ProviderError(
+            f"RingCentral's bulk-assign answer has no {field} object", provider=PROVIDER
+        )
+    successful = _array(section, "successful", field)
+    failed = _array(section, "failed", field)
+    results = dict.fromkeys(recipients, _NOT_MENTIONED)
     done = Outcome.OPTED_OUT if opt_out else Outcome.NOT_OPTED_OUT
-    results: dict[str, Outcome] = {}
-    for number in section.get("successful") or []:
-        if number in wanted:
+    for value in successful:
+        number = read_recipient(value)
+        if number is not None and number in results:
             results[number] = done
-    for entry in section.get("failed") or []:
-        if not isinstance(entry, dict) or entry.get("to") not in wanted:
+    for entry in failed:
+        number = read_recipient(entry.get("to")) if isinstance(entry, dict) else None
+        if number is None or number not in results:
             continue
-        number = str(entry["to"])
-        message = entry.get("errorMessage") or "RingCentral did not apply this number"
-        results[number] = Outcome.failure(str(message))
+        message = entry.get("errorMessage")
+        reason = message if isinstance(message, str) and message else None
+        results[number] = Outcome.failure(
+            clip(reason, REASON) if reason else "RingCentral did not apply this number"
+        )
     return results
+
+
+def _array(section: dict[str, Any], name: str, field: str) -> list[Any]:
+    """``section[name]`` as a list; absent or null is empty, any other type unreadable."""
+    value = section.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ProviderError(
+            f"RingCentral's bulk-assign answer has a {field}.{name} that is not an array",
+            provider=PROVIDER,
+        )
+    return value

@@ -4,7 +4,9 @@
 per-recipient check costs one request per 20 numbers; ``PATCH .../sms/consents`` changes up
 to 1000 records and lists the ones it refused in ``failedRecords``. A record whose
 ``coverage`` is ``Account`` applies to every number of the account: it is the v1 ``*``
-sender, and is reported with sender ``*``.
+sender, and is reported with sender ``*``. Numbers are read as in ``_v1``: normalised, and a
+record without a readable recipient, or without a readable sender or ``Account`` coverage,
+makes its page unreadable.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from urllib.parse import quote
 import httpx
 
 from optouts import OptOut, Outcome, ProviderError, Status
-from optouts.plugin import WILDCARD, country_of
+from optouts.plugin import WILDCARD, clip, country_of
 
-from ._errors import PROVIDER
-from ._v1 import SOURCES, page_parts
+from ._errors import PROVIDER, REASON, quoted
+from ._v1 import SOURCES, page_parts, read_recipient, read_sender, unreadable_number
 
 __all__ = [
     "FILTER_MAX",
@@ -43,6 +45,8 @@ PATCH_MAX = 1000
 ACCOUNT = "Account"
 _OPT = {Status.OPTED_OUT: "OptOut", Status.OPTED_IN: "OptIn"}
 _STATUSES = {value: key for key, value in _OPT.items()}
+_ERROR_FIELDS = ("errors", "errorCode", "error")
+"""Fields of an error body: a 200 carrying them is no PATCH summary."""
 
 
 def base_path(server_url: str, account_id: str) -> str:
@@ -94,19 +98,23 @@ def _status(record: dict[str, Any]) -> Status:
     if isinstance(value, str) and value in _STATUSES:
         return _STATUSES[value]
     raise ProviderError(
-        f"RingCentral returned a consent with optStatus {value!r}", provider=PROVIDER
+        f"RingCentral returned a consent with optStatus {quoted(value)}", provider=PROVIDER
     )
 
 
 def to_opt_out(record: dict[str, Any]) -> OptOut:
-    recipient = str(record.get("to", ""))
+    sender = WILDCARD if record.get("coverage") == ACCOUNT else read_sender(record.get("from"))
+    if sender is None:
+        raise unreadable_number("a consent without Account coverage", "from", record.get("from"))
+    recipient = read_recipient(record.get("to"))
+    if recipient is None:
+        raise unreadable_number("a consent", "to", record.get("to"))
     source = record.get("source")
-    sender = WILDCARD if record.get("coverage") == ACCOUNT else str(record.get("from", ""))
     return OptOut(
         sender=sender,
         recipient=recipient,
         status=_status(record),
-        country=country_of(recipient) if recipient.startswith("+") else None,
+        country=country_of(recipient),
         source=SOURCES.get(source, source.lower()) if isinstance(source, str) else None,
         updated_at=_parse_time(record.get("lastModifiedTime")),
         provider=PROVIDER,
@@ -141,15 +149,49 @@ def patch_request(
 
 
 def parse_patch(body: Any, recipients: Sequence[str], *, opt_out: bool) -> dict[str, Outcome]:
-    """Every number succeeded except those in ``failedRecords``, which carry the vendor's code."""
+    """Every number succeeded except those in ``failedRecords``, which carry the vendor's code.
+
+    The summary (``OptRecordsModificationSummary``) is a JSON object whose ``failedRecords``,
+    an array of one or more records, is left out when nothing failed: ``{}`` is a full
+    success. So here success is what the vendor does *not* say, and the summary must be
+    read whole or not at all: a body that is not an object, that carries an error's fields,
+    whose ``failedRecords`` is not an array (null included), or with a failed entry that
+    names none of the numbers sent (no ``to``, not a number, another number) is a
+    ProviderError, and no number of the request passes. A failed entry with an unreadable
+    ``error`` still fails its number, with a generic reason.
+    """
+    if not isinstance(body, dict) or any(name in body for name in _ERROR_FIELDS):
+        raise ProviderError(
+            "RingCentral answered a consents PATCH with something other than its summary",
+            provider=PROVIDER,
+        )
+    entries = body.get("failedRecords", [])
+    if not isinstance(entries, list):
+        raise ProviderError(
+            "RingCentral's PATCH summary has failedRecords that is not an array",
+            provider=PROVIDER,
+        )
+    wanted = set(recipients)
     failed: dict[str, Outcome] = {}
-    entries = body.get("failedRecords") if isinstance(body, dict) else None
-    for entry in entries or []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("to"), str):
-            continue
-        error: dict[str, Any] = entry["error"] if isinstance(entry.get("error"), dict) else {}
-        code = error.get("errorCode") or "unknown"
-        message = error.get("message") or "RingCentral did not apply this record"
-        failed[entry["to"]] = Outcome.failure(f"{code}: {message}")
+    for entry in entries:
+        number = read_recipient(entry.get("to")) if isinstance(entry, dict) else None
+        if number is None or number not in wanted:
+            raise ProviderError(
+                "RingCentral's PATCH summary has a failed record for none of the numbers sent",
+                provider=PROVIDER,
+            )
+        failed[number] = Outcome.failure(_reason(entry.get("error")))
     done = Outcome.OPTED_OUT if opt_out else Outcome.NOT_OPTED_OUT
     return {number: failed.get(number, done) for number in recipients}
+
+
+def _reason(error: Any) -> str:
+    """``errorCode: message`` of a failed record, each cut short; generic when unreadable."""
+    fields: dict[str, Any] = error if isinstance(error, dict) else {}
+    code = _text(fields.get("errorCode"), 100, "unknown")
+    message = _text(fields.get("message"), REASON, "RingCentral did not apply this record")
+    return f"{code}: {message}"
+
+
+def _text(value: Any, limit: int, default: str) -> str:
+    return clip(value, limit) if isinstance(value, str) and value else default
