@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from optouts.ledger import SQLiteLedger
+
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -20,4 +22,16 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 @pytest.fixture
 def database(tmp_path: Path) -> str:
+    """Where a test's ledger goes; no file is there yet (the first write creates it)."""
     return str(tmp_path / "ledger.db")
+
+
+@pytest.fixture
+def empty_ledger(database: str) -> str:
+    """``database`` holding an empty ledger, for tests that read first: reads need one."""
+    store = SQLiteLedger(database)
+    try:
+        store.open(write=True)
+    finally:
+        store.close()
+    return database

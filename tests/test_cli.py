@@ -30,10 +30,10 @@ BAR_CHARACTERS = "━█▏▎▍▌▋▊▉╸╺"
 
 
 @pytest.fixture(autouse=True)
-def ledger(monkeypatch: pytest.MonkeyPatch, database: str) -> str:
-    """Every command uses a fresh ledger through OPTOUTS_LOCAL_DATABASE."""
-    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", database)
-    return database
+def ledger(monkeypatch: pytest.MonkeyPatch, empty_ledger: str) -> str:
+    """Every command uses a fresh, empty ledger through OPTOUTS_LOCAL_DATABASE."""
+    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", empty_ledger)
+    return empty_ledger
 
 
 class Ran:
@@ -425,7 +425,6 @@ def test_the_progress_bar_on_a_terminal_leaves_the_results_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """On a terminal a bar shows rate and ETA on stderr; stdout still gets every result."""
-    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", str(tmp_path / "tty.db"))
     numbers = tmp_path / "numbers.txt"
     numbers.write_text("".join(f"+1202555{i:04d}\n" for i in range(3000)), encoding="utf-8")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)

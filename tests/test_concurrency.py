@@ -106,7 +106,7 @@ def test_a_fatal_error_stops_every_batch_in_flight() -> None:
     assert len(seen) < 40  # the call stopped; it did not send all 40 batches
 
 
-def test_streaming_reads_its_input_lazily(database: str) -> None:
+def test_streaming_reads_its_input_lazily(empty_ledger: str) -> None:
     pulled = 0
 
     def endless() -> Iterator[str]:
@@ -115,7 +115,7 @@ def test_streaming_reads_its_input_lazily(database: str) -> None:
             pulled += 1
             yield f"+1202{2000000 + i}"
 
-    with optouts.Client("local", database=database) as client:
+    with optouts.Client("local", database=empty_ledger) as client:
         results = client.stream("check", SENDER, endless())
         first = next(results)
         assert first.opted_out is False

@@ -12,12 +12,12 @@ from optouts.testing import AnyClient, ProviderContract, blocking
 
 class TestLocalLedger(ProviderContract):
     @pytest.fixture(params=["sync", "async"])
-    def client(self, request: pytest.FixtureRequest, database: str) -> Iterator[AnyClient]:
+    def client(self, request: pytest.FixtureRequest, empty_ledger: str) -> Iterator[AnyClient]:
         if request.param == "sync":
-            with optouts.Client("local", database=database) as client:
+            with optouts.Client("local", database=empty_ledger) as client:
                 yield client
         else:
-            wrapped = blocking(optouts.AsyncClient("local", database=database))
+            wrapped = blocking(optouts.AsyncClient("local", database=empty_ledger))
             try:
                 yield wrapped
             finally:

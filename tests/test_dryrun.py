@@ -157,15 +157,41 @@ def test_a_dry_run_counts_what_the_real_run_does_and_changes_nothing(
     assert sent == counts(done)["target"][0] + counts(done)["target"][1]
 
 
-def test_a_dry_run_creates_no_ledger_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dry_run_without_a_ledger_fails_like_any_read_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan against an empty ledger would be a guess: a mistyped path must not make one."""
     from optouts.cli import run
 
     missing = tmp_path / "not-yet" / "ledger.db"
     monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", str(missing))
-    assert run(["sync", "--source", "local", "--target", "local", "--dry-run"]) == 0
+    code = run(["sync", "--source", "local", "--target", "local", "--dry-run"])
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (2, "")
+    assert captured.err.startswith("optouts: error: ")
+    assert captured.err.count("\n") == 1
+    assert str(missing) in captured.err
+    assert "OPTOUTS_LOCAL_DATABASE" in captured.err
     source = Scripted([[OptOut(S1, "+12025550001", Status.OPTED_OUT, provider="scripted")]])
-    with optouts.Client(source) as source_client:
-        plan = optouts.sync(source_client, ["local"], dry_run=True)
-    assert plan.recorded == 1  # planned against an empty ledger
+    refused = pytest.raises(optouts.ConfigurationError, match="OPTOUTS_LOCAL_DATABASE")
+    with optouts.Client(source) as source_client, refused as raised:
+        optouts.sync(source_client, ["local"], dry_run=True)
+    assert str(missing) in str(raised.value)
     assert not missing.exists()
     assert not missing.parent.exists()
+    assert source.calls == []
+
+
+def test_a_sync_creates_the_ledger_it_records_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "not-yet" / "ledger.db"
+    monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", str(missing))
+    source = Scripted([[OptOut(S1, "+12025550001", Status.OPTED_OUT, provider="scripted")]])
+    with optouts.Client(source) as source_client:
+        done = optouts.sync(source_client, ["local"])
+        assert done.recorded == 1
+        plan = optouts.sync(source_client, ["local"], dry_run=True)  # now there is a ledger
+    assert plan.recorded == 0
+    with optouts.Client("local") as ledger:
+        assert ledger.check(S1, ["+12025550001"])[0].opted_out is True

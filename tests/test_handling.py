@@ -45,8 +45,8 @@ class Setup:
 
 
 @pytest.fixture
-def setup(database: str) -> Iterator[Setup]:
-    s = Setup(database)
+def setup(empty_ledger: str) -> Iterator[Setup]:
+    s = Setup(empty_ledger)
     yield s
     s.azure.close()
     s.ledger.close()
@@ -376,7 +376,7 @@ async def test_async_a_client_opened_for_a_cancelled_call_is_closed(
     monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", database)
     writer = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
     writer.execute("CREATE TABLE IF NOT EXISTS held (x)")
-    writer.execute("BEGIN IMMEDIATE")  # opening the ledger waits on this lock
+    writer.execute("BEGIN EXCLUSIVE")  # opening (reading) the ledger waits on this lock
     closed: list[optouts.AsyncClient] = []
     real_aclose = optouts.AsyncClient.aclose
 

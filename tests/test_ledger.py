@@ -30,8 +30,8 @@ GB = "+442079460000"
 
 
 @pytest.fixture
-def client(database: str) -> Iterator[Client]:
-    with Client("local", database=database) as client:
+def client(empty_ledger: str) -> Iterator[Client]:
+    with Client("local", database=empty_ledger) as client:
         yield client
 
 
@@ -121,8 +121,11 @@ def test_newer_schema_version_asks_to_upgrade(database: str) -> None:
     assert query(database, "PRAGMA user_version") == [(SCHEMA_VERSION + 1,)]
 
 
-def test_opening_stamps_the_schema_version(database: str) -> None:
-    SQLiteLedger(database).close()
+def test_the_first_write_stamps_the_schema_version(database: str) -> None:
+    store = SQLiteLedger(database)
+    assert not Path(database).exists()  # making the store creates nothing
+    store.put_state("k", None)
+    store.close()
     assert query(database, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
@@ -429,7 +432,9 @@ def test_opening_a_fresh_ledger_waits_for_another_writer(database: str) -> None:
     release = threading.Timer(0.3, holder.execute, ("COMMIT",))
     release.start()
     try:
-        SQLiteLedger(database, busy_timeout=10).close()
+        store = SQLiteLedger(database, busy_timeout=10)
+        store.open(write=True)
+        store.close()
     finally:
         release.join()
         holder.close()

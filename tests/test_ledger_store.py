@@ -55,6 +55,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
                 return db.execute(sql).fetchall()
 
         sqlite_store = SQLiteLedger(path)
+        sqlite_store.open(write=True)  # the tests read first: reads need a ledger
         try:
             yield Backend("sqlite", sqlite_store, query_sqlite, path)
         finally:
@@ -69,6 +70,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
                 return db.execute(sql).fetchall()
 
         store = open_store(url)
+        store.open(write=True)
         try:
             yield Backend("postgresql", store, query_postgresql, url)
         finally:
@@ -682,8 +684,12 @@ def test_a_new_ledger_file_and_folder_are_private_to_the_user(tmp_path: Path) ->
 
 def test_an_existing_file_and_folder_keep_their_modes(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
-    SQLiteLedger(path).close()
+    created = SQLiteLedger(path)
+    created.open(write=True)
+    created.close()
     path.chmod(0o640)
     tmp_path.chmod(0o750)
-    SQLiteLedger(path).close()
+    reopened = SQLiteLedger(path)
+    reopened.open(write=True)
+    reopened.close()
     assert (path.stat().st_mode & 0o777, tmp_path.stat().st_mode & 0o777) == (0o640, 0o750)

@@ -7,12 +7,13 @@ afterwards. Without a reachable server the tests skip with that reason, except u
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 import optouts
 import optouts.ledger._provider as ledger_provider
 from optouts import Client, ConfigurationError, OptOutError, ProviderError
+from optouts._csvio import export_csv
 from optouts._retry import RetryPolicy
 from optouts.ledger import Change, LedgerStore, LocalProvider
 from optouts.ledger._open import open_store
@@ -66,12 +68,27 @@ def numbers(start: int, count: int, area: str = "202") -> list[str]:
     return [f"+1{area}{start + i:07d}" for i in range(count)]
 
 
+def ledger_of(client: Client) -> LedgerStore:
+    assert isinstance(client.provider, LocalProvider)
+    return client.provider.ledger
+
+
+def create(url: str) -> None:
+    """Create the ledger's tables, as the first write does."""
+    store = open_store(url)
+    try:
+        store.open(write=True)
+    finally:
+        store.close()
+
+
 # The provider contract
 
 
 class TestPostgresLedger(ProviderContract):
     @pytest.fixture(params=["sync", "async"])
     def client(self, request: pytest.FixtureRequest, url: str) -> Iterator[AnyClient]:
+        create(url)  # the contract reads first: reads need the tables
         if request.param == "sync":
             with optouts.Client("local", database=url) as client:
                 yield client
@@ -86,8 +103,10 @@ class TestPostgresLedger(ProviderContract):
 # Opening, schema and URLs
 
 
-def test_a_fresh_schema_gets_the_tables_views_and_version(url: str, schema: str) -> None:
-    open_store(url).close()
+def test_the_first_write_gives_a_fresh_schema_the_tables_views_and_version(
+    url: str, schema: str
+) -> None:
+    create(url)
     tables = query(
         schema,
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
@@ -105,6 +124,52 @@ def test_a_fresh_schema_gets_the_tables_views_and_version(url: str, schema: str)
         "sync_state",
     ]
     assert query(schema, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+
+
+def test_reads_of_a_schema_without_the_tables_fail_and_create_nothing(
+    url: str, schema: str
+) -> None:
+    """A mistyped database or search_path must not read as an empty ledger."""
+
+    def tables() -> list[tuple[Any, ...]]:
+        return query(
+            schema,
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            schema,
+        )
+
+    reads: dict[str, Callable[[Client], object]] = {
+        "check": lambda client: client.check(SENDER, [US]),
+        "list": lambda client: list(client.list()),
+        "export": lambda client: export_csv(client, io.StringIO()),
+        "audit": lambda client: ledger_of(client).audit(int(US[1:])),
+        "dry run": lambda client: optouts.sync("local", ["local"], ledger=client, dry_run=True),
+    }
+    with Client("local", database=url) as client:
+        for name, read in reads.items():
+            with pytest.raises(ConfigurationError) as raised:
+                read(client)
+            message = str(raised.value)
+            assert f"no ledger tables in schema {schema}" in message, name
+            assert "setting database, OPTOUTS_LOCAL_DATABASE" in message, name
+        assert tables() == []
+        created: list[str] = []
+        ledger_of(client).on_create = created.append
+        assert client.add(SENDER, [US]).ok
+        assert client.add(SENDER, [GB]).ok
+        assert client.check(SENDER, [US])[0].opted_out is True
+    assert len(created) == 1
+    assert created[0].endswith(f"(schema {schema})")
+    assert len(tables()) == 8
+
+
+def test_a_read_sees_tables_another_process_created_since_it_opened(url: str) -> None:
+    with Client("local", database=url) as reader:
+        with pytest.raises(ConfigurationError):
+            reader.check(SENDER, [US])
+        with Client("local", database=url) as writer:
+            assert writer.add(SENDER, [US]).ok
+        assert reader.check(SENDER, [US])[0].opted_out is True
 
 
 def test_reopening_keeps_the_data(url: str) -> None:
@@ -126,7 +191,7 @@ def test_postgres_scheme_is_accepted(schema: str) -> None:
 
 
 def test_newer_schema_version_asks_to_upgrade(url: str, schema: str) -> None:
-    open_store(url).close()
+    create(url)
     query(schema, "UPDATE schema_version SET version = %s", SCHEMA_VERSION + 1)
     with pytest.raises(ConfigurationError, match="upgrade optouts"):
         open_store(url)
@@ -167,6 +232,8 @@ def test_location_and_repr_mask_the_password() -> None:
         (f"sslmode=verify-full&sslpassword={PASSWORD}", "sslmode=verify-full&sslpassword=***"),
         (f"SSLPassword={PASSWORD}&password={PASSWORD}x", "SSLPassword=***&password=***"),
         (f"user=bob&PASSWORD={PASSWORD}", "user=bob&PASSWORD=***"),
+        (f"pass%77ord={PASSWORD}&x=1", "pass%77ord=***&x=1"),  # libpq decodes the name
+        (f"%73slpassword={PASSWORD}", "%73slpassword=***"),
     ],
 )
 def test_every_password_parameter_is_masked(query: str, masked: str) -> None:
@@ -247,7 +314,7 @@ def test_triggers_write_history_for_any_writer(url: str, schema: str) -> None:
 
 
 def test_triggers_write_to_their_own_schema_whatever_the_search_path(url: str, schema: str) -> None:
-    open_store(url).close()
+    create(url)
     admin_execute(f'INSERT INTO "{schema}".senders (sender) VALUES (%s)', SENDER)
     admin_execute(
         f'INSERT INTO "{schema}".optouts '
@@ -377,6 +444,7 @@ def test_a_server_that_stays_away_is_a_retryable_error(
 
     store = open_store(url)
     try:
+        store.open(write=True)
         terminate(store)
 
         def refuse() -> None:

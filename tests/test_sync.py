@@ -185,6 +185,8 @@ def test_a_sync_killed_while_pushing_finishes_next_time(vendors: Vendors) -> Non
 
 
 def test_a_dry_run_changes_nothing_and_shows_the_plan(vendors: Vendors) -> None:
+    assert isinstance(vendors.ledger.provider, optouts.ledger.LocalProvider)
+    vendors.ledger.provider.ledger.open(write=True)  # a plan needs a ledger: an empty one
     opted = numbers(7)
     for n in opted:
         vendors.rc.put(S1, n)

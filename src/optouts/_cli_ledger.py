@@ -3,6 +3,9 @@
 They attach to the ``optouts`` group defined in ``cli``; kept apart so each file has one job.
 What the ledger or a vendor holds (sources, notes, reasons) is printed through
 ``printable`` and into tables as ``Text``, so it is shown and never obeyed.
+
+Reads (export, audit, a sync's dry run) never create a ledger; a write that creates one
+says so once on stderr (``announcing``), so a mistyped path does not pass unseen.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from ._client import Client
 from ._csvio import export_csv, import_csv
 from ._errors import ConfigurationError, printable
 from ._numbers import normalize
-from ._sync import SyncSummary, ledger_for_plan, sync
+from ._sync import SyncSummary, sync
 from .ledger import LocalProvider
 
 if TYPE_CHECKING:
@@ -41,13 +44,20 @@ def _when(micros: int) -> str:
 def _ledger(options: _Options) -> Client:
     """The local ledger, whichever provider the other commands are configured for."""
     settings = options.settings if options.provider in (None, "local") else {}
-    return Client("local", config=options.config, default_region=options.default_region, **settings)
+    return announcing(
+        Client("local", config=options.config, default_region=options.default_region, **settings)
+    )
 
 
-def _ledger_for_plan(options: _Options) -> Client:
-    """As ``_ledger``, but never creating the ledger's file (an empty one plans the same)."""
-    settings = options.settings if options.provider in (None, "local") else {}
-    return ledger_for_plan(config=options.config, default_region=options.default_region, **settings)
+def announcing(client: Client) -> Client:
+    """``client``, its ledger (if it is the ledger) saying on stderr when a write creates it."""
+    if isinstance(client.provider, LocalProvider):
+        client.provider.ledger.on_create = _announce
+    return client
+
+
+def _announce(where: str) -> None:
+    click.echo(f"optouts: created a new ledger at {printable(where)}", err=True)
 
 
 @click.command(name="sync")
@@ -57,8 +67,7 @@ def _ledger_for_plan(options: _Options) -> Client:
 @click.pass_obj
 def sync_command(options: _Options, source: str, targets: tuple[str, ...], dry_run: bool) -> int:
     """Carry opt-outs from SOURCE to every TARGET through the ledger (resumable)."""
-    opened = _ledger_for_plan(options) if dry_run else _ledger(options)
-    with opened as ledger:
+    with _ledger(options) as ledger:
         summary = sync(source, list(targets), ledger=ledger, dry_run=dry_run)
     _print_summary(options.output, summary)
     return 0 if summary.ok else 1

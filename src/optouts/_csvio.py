@@ -89,16 +89,19 @@ def export_csv(
     providers go through ``client.list``.
     """
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(HEADER)
     count = 0
     if isinstance(client.provider, LocalProvider):
         wanted, state, size, _ = client._page_args(sender, status, _EXPORT_PAGE, None)
         opted_out = None if state is None else state is Status.OPTED_OUT
         store = client.provider.ledger
-        for rows in store.text_pages(sender=wanted, opted_out=opted_out, size=size):
+        # asked for before the header is written: a ledger that is not there writes nothing
+        pages = store.text_pages(sender=wanted, opted_out=opted_out, size=size)
+        writer.writerow(HEADER)
+        for rows in pages:
             writer.writerows(_guarded_sources(rows))
             count += len(rows)
         return count
+    writer.writerow(HEADER)
     for record in client.list(sender, status=status):
         when = record.updated_at
         writer.writerow(

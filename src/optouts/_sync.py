@@ -10,23 +10,23 @@ Both phases keep their progress in the ledger, so an interrupted sync (a killed 
 a vendor outage) is finished by the next run: the pull resumes from its last page, and
 the push re-sends only what no target confirmed. A second run with nothing new sends
 nothing but the source's list pages.
+
+A sync writes, so it creates a ledger that does not exist yet; a dry run only reads, so
+without a ledger it fails like any read, before the source is asked for anything.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from datetime import timezone
-from pathlib import Path
 from typing import Any
 
 import attrs
 
 from ._client import Client
-from ._config import load_config_file, resolve_settings
 from ._errors import (
     AuthenticationError,
     ConfigurationError,
@@ -134,7 +134,8 @@ def sync(
     Providers may be given by name (configured from the environment and optouts.toml) or as
     clients; ``ledger`` defaults to the configured ``local`` provider. ``progress(phase,
     count)`` is called as pages and batches complete. With ``dry_run`` nothing is changed
-    anywhere: the summary says what would be sent.
+    anywhere: the summary says what would be sent, and a ledger that does not exist is a
+    ``ConfigurationError`` (a plan against an empty one would be a guess).
     """
     with ExitStack() as opened:
         config = ledger.config_path if ledger is not None else None
@@ -144,12 +145,7 @@ def sync(
                 return value
             return opened.enter_context(Client(value, config=config))
 
-        if ledger is not None:
-            hub = ledger
-        elif dry_run:
-            hub = opened.enter_context(ledger_for_plan(config=None))
-        else:
-            hub = client("local")
+        hub = ledger if ledger is not None else client("local")
         if isinstance(source, str) and source == hub.provider.name:
             source_client = hub
         else:
@@ -158,19 +154,6 @@ def sync(
             hub if isinstance(t, str) and t == hub.provider.name else client(t) for t in targets
         ]
         return _sync(source_client, target_clients, hub, dry_run, progress)
-
-
-def ledger_for_plan(
-    *, config: str | os.PathLike[str] | None, default_region: str | None = None, **settings: Any
-) -> Client:
-    """The configured ledger, or an empty one in memory when its SQLite file does not exist
-    yet: a dry run must not create files, and an empty ledger plans the same."""
-    resolved = resolve_settings("local", LocalProvider.settings, settings, load_config_file(config))
-    database = LocalProvider.database_of(resolved)
-    is_file = "://" not in database and database != ":memory:"
-    if is_file and not Path(database).expanduser().exists():
-        settings = {**settings, "database": ":memory:"}
-    return Client("local", config=config, default_region=default_region, **settings)
 
 
 def _sync(
@@ -182,6 +165,7 @@ def _sync(
 ) -> SyncSummary:
     started = time.perf_counter()
     store = _store(ledger)
+    store.open(write=not dry_run)  # a plan needs the ledger; a sync creates it if missing
     hub = ledger.provider.name
     if (
         Capability.LIST not in source.provider.capabilities

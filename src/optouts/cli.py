@@ -1,7 +1,9 @@
 """The ``optouts`` command line: the same four operations as the library, for shells and cron.
 
 Exit codes: 0 success, 1 when any recipient failed or the vendor refused the call,
-2 for usage and configuration errors. Errors are one line on stderr, never a traceback.
+2 for usage and configuration errors (a ledger that does not exist, for a read). Errors are
+one line on stderr, never a traceback, and a command that fails before its first result
+prints nothing on stdout.
 
 Text that came from a vendor or a file is shown, never obeyed: tables get it as ``Text``
 (no rich markup) with control characters escaped, and CSV cells a spreadsheet would run
@@ -11,6 +13,7 @@ as formulas get a leading ``'``.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -69,12 +72,14 @@ class _Options:
     max_concurrency: int | None
 
     def client(self) -> Client:
-        return Client(
-            self.provider,
-            config=self.config,
-            default_region=self.default_region,
-            max_concurrency=self.max_concurrency,
-            **self.settings,
+        return _cli_ledger.announcing(
+            Client(
+                self.provider,
+                config=self.config,
+                default_region=self.default_region,
+                max_concurrency=self.max_concurrency,
+                **self.settings,
+            )
         )
 
 
@@ -195,7 +200,7 @@ def _run_batch(
         known_total = total if "-" not in files else None
         results = client.stream(operation, sender, _recipients(recipients, files, stack))
         writer = _ResultWriter(options.output, sender)
-        stack.callback(writer.close)  # after the bar is gone, so a table is drawn cleanly
+        stack.push(writer.finish)  # after the bar is gone, so a table is drawn cleanly
         progress = stack.enter_context(_Progress(operation, known_total))
         for item in results:
             failures += not item.ok
@@ -284,21 +289,32 @@ class _Progress:
 
 
 class _ResultWriter:
-    """Writes results as they come: JSON and CSV stream; a table is drawn at the end."""
+    """Writes results as they come: JSON and CSV stream; a table is drawn at the end.
+
+    Nothing is written until the first result (or a successful end): a command that fails
+    before any result (a ledger that is not there, refused credentials) leaves stdout empty.
+    """
 
     def __init__(self, output: str, sender: str) -> None:
         self.output = output
         self.sender = sender
         self._rows: list[RecipientResult] = []
         self._first = True
-        if output == "csv":
-            self._csv = csv.writer(sys.stdout, lineterminator="\n")
+        self._started = False
+        self._csv = csv.writer(sys.stdout, lineterminator="\n")
+        self._sender_cell = guarded(sender, number=True)
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if self.output == "csv":
             self._csv.writerow(_RESULT_FIELDS)
-            self._sender_cell = guarded(sender, number=True)
-        elif output == "json":
+        elif self.output == "json":
             sys.stdout.write("[")
 
     def write(self, item: RecipientResult) -> None:
+        self._start()
         if self.output == "csv":
             self._csv.writerow(
                 (
@@ -323,7 +339,13 @@ class _ResultWriter:
         else:
             self._rows.append(item)
 
+    def finish(self, kind: type[BaseException] | None, *_: object) -> None:
+        """At the command's end: complete the output, unless it failed before any result."""
+        if kind is None or self._started:
+            self.close()
+
     def close(self) -> None:
+        self._start()
         if self.output == "json":
             sys.stdout.write("\n]\n" if not self._first else "]\n")
         elif self.output == "table":
@@ -352,7 +374,8 @@ def list_(options: _Options, sender: str | None, status: str, page_size: int | N
     """List opt-out records, every page."""
     with options.client() as client:
         records = client.list(sender, status=status, page_size=page_size)
-        _write_records(options.output, records)
+        first = list(itertools.islice(records, 1))  # a failing first page prints nothing
+        _write_records(options.output, itertools.chain(first, records))
     return 0
 
 

@@ -2,11 +2,18 @@
 
 Numbers are E.164 digits as integers and times are microseconds since the Unix epoch
 (UTC), as the schema stores them; the provider converts to and from the common model.
+
+Reads never invent a ledger. A store is made before anyone knows whether it will be read
+or written (``Client("local")``, then ``check`` or ``add``), so each store applies one rule
+at every operation, in one place: a read needs the ledger to exist (a missing file, or a
+database without the tables, is a ``ConfigurationError`` naming it and the setting) and
+changes nothing; the first write creates it. An empty ledger invented by a mistyped path
+would answer "not opted out" for a number the real ledger holds as opted out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Protocol
 
@@ -80,6 +87,14 @@ class LedgerStore(Protocol):
 
     location: str
     """Where the ledger lives, without credentials (for messages)."""
+    on_create: Callable[[str], None] | None
+    """Called with a description of where, when a write creates the ledger (the command line
+    says so, so that a mistyped path shows)."""
+
+    def open(self, *, write: bool = False) -> None:
+        """What every operation does first: for a read, check the ledger exists (else
+        ``ConfigurationError``); for a write, create it if missing. Call it to fail, or
+        create, before work starts (a dry run, a sync)."""
 
     def close(self) -> None: ...
 

@@ -10,12 +10,15 @@ order consistent between writers; a deadlock or serialization failure is retried
 
 One connection per ledger, guarded by a lock: the async client calls the ledger from
 worker threads. ``location`` is the URL with its password masked; no message carries it.
+
+Reads never create the tables: a read of a schema without them is a ``ConfigurationError``
+(a mistyped database or search_path must not look like an empty ledger). The first write
+creates them, under an advisory lock so that two processes creating them at once do not race.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -97,8 +100,17 @@ WHERE c.target = %s AND c.sender_id = %s AND c.recipient = ANY(%b::bigint[])
 """
 _LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(hashtext('optouts ledger ' || current_schema()))"
 _SERVER_NOW = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
-_SECRET_PARAMETER = re.compile(r"(^|&)([^&=]*password=)([^&]*)", re.IGNORECASE)
-"""``password=``, ``sslpassword=`` and any other parameter whose name ends in password."""
+
+
+def _secret_parameter(name: str) -> bool:
+    """``password``, ``sslpassword`` and any other name ending in password, as libpq reads it
+    (percent-decoded: ``pass%77ord`` is ``password``)."""
+    return unquote(name).strip().lower().endswith("password")
+
+
+def _parameters(query: str) -> list[tuple[str, str, str]]:
+    """The query's ``name=value`` parts as (name, "=" or "", value), in order."""
+    return [part.partition("=") for part in query.split("&")] if query else []
 
 
 def mask_url(url: str) -> str:
@@ -113,7 +125,10 @@ def mask_url(url: str) -> str:
         if ":" in userinfo:
             userinfo = userinfo.split(":", 1)[0] + ":***"
         netloc = f"{userinfo}@{hosts}"
-    query = _SECRET_PARAMETER.sub(r"\1\2***", parts.query)
+    query = "&".join(
+        f"{name}{eq}***" if eq and _secret_parameter(name) else f"{name}{eq}{value}"
+        for name, eq, value in _parameters(parts.query)
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -127,7 +142,7 @@ def _secrets(url: str) -> list[str]:
     userinfo = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
     if ":" in userinfo:
         found.append(userinfo.split(":", 1)[1])
-    found += [match[2] for match in _SECRET_PARAMETER.findall(parts.query)]
+    found += [value for name, eq, value in _parameters(parts.query) if _secret_parameter(name)]
     found += [unquote(secret) for secret in found]
     return sorted({s for s in found if s}, key=len, reverse=True)
 
@@ -142,12 +157,16 @@ class PostgresLedger:
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
         self.url = url
         self.location = mask_url(url)
+        self.on_create: Callable[[str], None] | None = None
         self._secrets = _secrets(url)
         self._connect_timeout = connect_timeout
         self._lock = threading.Lock()
         self._sender_ids: dict[str, int] = {}
         self._fresh: dict[str, int] | None = None
         self._closed = False
+        self._schema = ""
+        self._version = 0
+        """The schema version found (0: no tables yet), or SCHEMA_VERSION once migrated."""
         try:
             self._conn = self._connect()
         except psycopg.Error as exc:
@@ -155,12 +174,12 @@ class PostgresLedger:
                 f"cannot open the ledger at {self.location}: {self._scrub(exc)} {_SETTING}"
             ) from None
         try:
-            self._migrate()
+            self._version = self._inspect(self._conn)
         except BaseException as exc:
             self._conn.close()
             if isinstance(exc, psycopg.Error):
                 raise ConfigurationError(
-                    f"cannot set up the ledger at {self.location}: {self._scrub(exc)} {_SETTING}"
+                    f"cannot open the ledger at {self.location}: {self._scrub(exc)} {_SETTING}"
                 ) from None
             raise
 
@@ -206,49 +225,93 @@ class PostgresLedger:
             retryable=isinstance(exc, psycopg.OperationalError),
         )
 
-    def _migrate(self) -> None:
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            if cur.execute("SELECT current_schema()").fetchone() in (None, (None,)):
+    def open(self, *, write: bool = False) -> None:
+        self._run(lambda _: None, transaction=False, write=write)
+
+    def _ready(self, conn: psycopg.Connection[tuple[Any, ...]], *, write: bool) -> None:
+        """The one rule: a read needs the ledger's tables; the first write creates them.
+
+        A read that finds none looks again first: another process may have created them.
+        """
+        if self._version == SCHEMA_VERSION or (self._version and not write):
+            return
+        self._version = self._inspect(conn)
+        if not write and not self._version:
+            raise ConfigurationError(
+                f"no ledger tables in schema {self._schema} of {self.location}: a read never "
+                "creates them, so check the database and its search_path; a write (add, "
+                f"remove, import, sync) creates them {_SETTING}"
+            )
+        if write and self._version < SCHEMA_VERSION:
+            created = self._migrate(conn)
+            self._version = SCHEMA_VERSION
+            if created and self.on_create is not None:
+                self.on_create(f"{self.location} (schema {self._schema})")
+
+    def _inspect(self, conn: psycopg.Connection[tuple[Any, ...]]) -> int:
+        """The schema version of the ledger in the current schema (0: no tables), read only."""
+        with conn.cursor() as cur:
+            row = cur.execute("SELECT current_schema()").fetchone()
+            if row is None or row[0] is None:
                 raise ConfigurationError(
                     f"the ledger at {self.location} has no schema to create its tables in "
                     f"(none of the search_path exists) {_SETTING}"
                 )
-            # Creating the tables from two processes at once must not race.
-            cur.execute(_LOCK_SCHEMA)
-            row = cur.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
-            version = 0
-            if row is not None and row[0]:
-                found = cur.execute("SELECT max(version) FROM schema_version").fetchone()
-                version = int(found[0]) if found is not None and found[0] is not None else 0
-            if version > SCHEMA_VERSION:
-                raise ConfigurationError(
-                    f"ledger {self.location} has schema version {version}, newer than this "
-                    f"optouts understands ({SCHEMA_VERSION}); upgrade optouts"
-                )
-            if version == SCHEMA_VERSION:
-                return
-            for statement in STATEMENTS:
-                cur.execute(statement)
-            cur.execute(
-                "INSERT INTO schema_version (only_row, version) VALUES (true, %s) "
-                "ON CONFLICT (only_row) DO UPDATE SET version = excluded.version",
-                (SCHEMA_VERSION,),
+            self._schema = str(row[0])
+            return self._version_in(cur)
+
+    def _version_in(self, cur: Cursor) -> int:
+        row = cur.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        version = 0
+        if row is not None and row[0]:
+            found = cur.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = int(found[0]) if found is not None and found[0] is not None else 0
+        if version > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"ledger {self.location} has schema version {version}, newer than this "
+                f"optouts understands ({SCHEMA_VERSION}); upgrade optouts"
             )
+        return version
+
+    def _migrate(self, conn: psycopg.Connection[tuple[Any, ...]]) -> bool:
+        """Create or upgrade the tables; whether there were none before."""
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                # Creating the tables from two processes at once must not race.
+                cur.execute(_LOCK_SCHEMA)
+                version = self._version_in(cur)
+                if version == SCHEMA_VERSION:
+                    return False
+                for statement in STATEMENTS:
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT INTO schema_version (only_row, version) VALUES (true, %s) "
+                    "ON CONFLICT (only_row) DO UPDATE SET version = excluded.version",
+                    (SCHEMA_VERSION,),
+                )
+        except psycopg.Error as exc:
+            if conn.broken:
+                raise  # the caller reconnects and tries again
+            raise ConfigurationError(
+                f"cannot set up the ledger at {self.location}: {self._scrub(exc)} {_SETTING}"
+            ) from None
+        return version == 0
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             self._conn.close()
 
-    def _read(self, work: Callable[[Cursor], T]) -> T:
-        """Run ``work`` outside a transaction (autocommit: each statement sees the latest)."""
-        return self._run(work, transaction=False)
+    def _read(self, work: Callable[[Cursor], T], *, snapshot: bool = False) -> T:
+        """Run ``work`` outside a transaction (autocommit: each statement sees the latest), or
+        with ``snapshot`` in one (which ``work`` makes read-only)."""
+        return self._run(work, transaction=snapshot, write=False)
 
     def _write(self, work: Callable[[Cursor], T]) -> T:
         """Run ``work`` in one transaction."""
-        return self._run(work, transaction=True)
+        return self._run(work, transaction=True, write=True)
 
-    def _run(self, work: Callable[[Cursor], T], *, transaction: bool) -> T:
+    def _run(self, work: Callable[[Cursor], T], *, transaction: bool, write: bool) -> T:
         """Run ``work`` under the lock, again after a deadlock, a serialization failure or a
         dropped connection (a server restart, a failover).
 
@@ -262,6 +325,7 @@ class PostgresLedger:
                 self._fresh = {} if transaction else None
                 conn = self._connection()
                 try:
+                    self._ready(conn, write=write)
                     with contextlib.ExitStack() as stack:
                         if transaction:
                             stack.enter_context(conn.transaction())
@@ -474,6 +538,7 @@ class PostgresLedger:
     def text_pages(
         self, *, sender: str | None, opted_out: bool | None, size: int
     ) -> Iterator[list[TextRow]]:
+        self.open()  # before the first page is asked for: a missing ledger fails here
         return text_pages_of(self, sender=sender, opted_out=opted_out, size=size)
 
     def apply_all(self, batches: Iterable[Sequence[Change]]) -> Iterator[int]:
@@ -564,7 +629,7 @@ class PostgresLedger:
                 confirmations=[(str(s), str(t), bool(o), int(at)) for s, t, o, at in confirmations],
             )
 
-        return self._write(work)
+        return self._read(work, snapshot=True)
 
 
 def _rounds(

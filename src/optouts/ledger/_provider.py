@@ -3,6 +3,11 @@
 It needs no account and answers from its own records, so its ``check`` is always definite:
 a pair it has no opt-out for is not opted out. A ``*`` sender's opt-out counts for every
 sender, as RingCentral's account-wide opt-outs do.
+
+That is only true of a ledger that exists: ``check``, ``list`` (and an export, an audit, a
+sync's dry run) on a ledger that is not there raise ``ConfigurationError`` instead of
+answering from an empty one, while ``add`` and ``remove`` create it. The store applies
+that rule (see ``_base``), since the provider is made before the operation is known.
 """
 
 from __future__ import annotations

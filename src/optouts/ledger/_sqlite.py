@@ -7,25 +7,27 @@ once per transaction: random order costs several times more on a large ledger.
 
 Writes take the write lock up front (``BEGIN IMMEDIATE``) and wait for other writers up
 to ``busy_timeout``, so two processes adding at once both succeed.
+
+Reads never create a ledger: they open an existing file read-only, and only the first
+write opens it read-write, creating it if missing (``_sqlite_open`` says how).
 """
 
 from __future__ import annotations
 
 import json
 import operator
-import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, ProviderError
 from ._base import AuditTrail, Change, Held, PendingRow, Row, TextRow
-from ._schema import SCHEMA_VERSION, STATEMENTS
+from ._sqlite_open import Stamp, open_for_reading, open_for_writing, stamp
 
 __all__ = ["SQLiteLedger"]
 
@@ -125,105 +127,111 @@ def _json(rows: list[tuple[int, int, int]]) -> str:
     return json.dumps(rows) if rows else ""
 
 
-def _create_private(path: Path) -> None:
-    """Create the ledger's folder (0700) and file (0600) for the user alone, if missing.
-
-    The ledger holds customers' numbers: others on the machine must not read it. SQLite
-    gives its -wal and -shm files the database file's mode. Existing files and folders
-    keep the mode their owner gave them.
-    """
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-
-
 class SQLiteLedger:
-    """One SQLite database file holding the ledger; thread-safe, one connection."""
+    """One SQLite database file holding the ledger; thread-safe, one connection at a time.
+
+    The one rule, kept in ``_connection``: a read needs the ledger to exist and opens it
+    read-only; the first write opens it read-write, creating it if missing (see
+    ``_sqlite_open``). A file that exists is opened when the store is made, so a ledger
+    newer than this optouts is refused at once.
+    """
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = str(path)
-        self.location = self.path
+        # absolute now: a ledger created later must not follow the working folder
+        self._file = Path(self.path).expanduser().absolute()
+        self.location = self.path if self.path == ":memory:" else str(self._file)
+        self.on_create: Callable[[str], None] | None = None
+        self._busy_timeout = busy_timeout
         self._lock = threading.Lock()
         self._sender_ids: dict[str, int] = {}
         self._uncommitted: dict[str, int] = {}
-        try:
-            if self.path != ":memory:":
-                _create_private(Path(self.path).expanduser())
-            self._db = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            # Bigger pages for a new file: bulk writes into random keys split and rebalance
-            # fewer pages (about 10 % faster imports); an existing file keeps its size.
-            self._db.execute("PRAGMA page_size = 16384")
-            self._enable_wal(busy_timeout)
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute("PRAGMA cache_size = -16384")
-            self._db.execute("PRAGMA temp_store = MEMORY")
-            self._migrate()
-        except (sqlite3.Error, OSError, ConfigurationError) as exc:
-            if hasattr(self, "_db"):
-                self._db.close()
-            if isinstance(exc, ConfigurationError):
-                raise
+        self._db: sqlite3.Connection | None = None
+        self._writable = False
+        self._alone: Stamp | None = None
+        """For a connection reading the file alone (immutable): the file it read."""
+        self._closed = False
+        if self.path == ":memory:":  # nothing on disk to invent: ready to write at once
+            self._connection(write=True)
+        elif self._file.exists():
+            reading = open_for_reading(self._file, busy_timeout)
+            if reading is not None:
+                self._db, self._alone = reading
+
+    def open(self, *, write: bool = False) -> None:
+        with self._lock:
+            self._connection(write=write)
+
+    def _connection(self, *, write: bool) -> sqlite3.Connection:
+        """The connection for a read or a write; the caller holds the lock."""
+        if self._closed:
+            raise ProviderError(f"the ledger at {self.location} is closed", provider="local")
+        if self._db is not None and (self._writable or (not write and self._sees_changes())):
+            return self._db
+        if self._db is not None:
+            self._db.close()
+            self._db, self._alone = None, None
+        if write:
+            target = self.path if self.path == ":memory:" else str(self._file)
+            self._db, created = open_for_writing(target, self._busy_timeout)
+            self._writable = True
+            if created and self.on_create is not None and self.path != ":memory:":
+                self.on_create(self.location)
+            return self._db
+        reading = open_for_reading(self._file, self._busy_timeout)
+        if reading is None:
             raise ConfigurationError(
-                f"cannot open the ledger at {self.path}: {exc} "
+                f"{self.location} holds no ledger yet (no optouts tables): a read never "
+                "creates one; a write (add, remove, import, sync) does "
                 "(setting database, OPTOUTS_LOCAL_DATABASE)"
-            ) from None
+            )
+        self._db, self._alone = reading
+        return self._db
 
-    def _enable_wal(self, busy_timeout: float) -> None:
-        """Switch to WAL, waiting for other connections: SQLite's busy handler does not."""
-        deadline = time.monotonic() + busy_timeout
-        while True:
-            try:
-                self._db.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-
-    def _migrate(self) -> None:
-        with self._write():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise ConfigurationError(
-                    f"ledger {self.path} has schema version {version}, newer than this "
-                    f"optouts understands ({SCHEMA_VERSION}); upgrade optouts"
-                )
-            for statement in STATEMENTS:
-                self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    def _sees_changes(self) -> bool:
+        """Whether the read connection still shows the ledger as it is: one reading the file
+        alone (immutable) does only while the file and its -wal are as they were."""
+        return self._alone is None or stamp(self._file) == self._alone
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._closed = True
+            if self._db is not None:
+                self._db.close()
 
     @contextmanager
-    def _write(self) -> Iterator[None]:
-        """One write transaction; sender ids it created are remembered only once committed."""
-        self._db.execute("BEGIN IMMEDIATE")
-        self._uncommitted = {}
-        try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-        finally:
-            created, self._uncommitted = self._uncommitted, {}
-        self._sender_ids.update(created)
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._connection(write=False)
 
-    def _sender_id(self, sender: str, create: bool) -> int | None:
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; sender ids it created are remembered only once committed."""
+        with self._lock:
+            db = self._connection(write=True)
+            db.execute("BEGIN IMMEDIATE")
+            self._uncommitted = {}
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            finally:
+                created, self._uncommitted = self._uncommitted, {}
+            self._sender_ids.update(created)
+
+    def _sender_id(self, db: sqlite3.Connection, sender: str, create: bool) -> int | None:
         known = self._sender_ids.get(sender)
         if known is not None:
             return known
         if create:
-            self._db.execute("INSERT OR IGNORE INTO senders (sender) VALUES (?)", (sender,))
-        row = self._db.execute("SELECT id FROM senders WHERE sender = ?", (sender,)).fetchone()
+            db.execute("INSERT OR IGNORE INTO senders (sender) VALUES (?)", (sender,))
+        row = db.execute("SELECT id FROM senders WHERE sender = ?", (sender,)).fetchone()
         if row is None:
             return None
-        if self._db.in_transaction:
+        if db.in_transaction:
             self._uncommitted[sender] = int(row[0])  # a rollback must not leave it cached
         else:
             self._sender_ids[sender] = int(row[0])
@@ -244,25 +252,25 @@ class SQLiteLedger:
         for another records a later time than it, never an earlier one.
         """
         state = 1 if opted_out else 0
-        with self._lock, self._write():
+        with self._writing() as db:
             if at is None:
                 at = time.time_ns() // 1000
-            sender_id = self._sender_id(sender, create=True)
+            sender_id = self._sender_id(db, sender, create=True)
             for country, recipients in by_country.items():
                 payload = json.dumps(sorted(recipients))
-                self._db.execute(_UPSERT, (sender_id, payload, source, at, state, country))
+                db.execute(_UPSERT, (sender_id, payload, source, at, state, country))
 
     def opted_out(self, senders: Sequence[str], recipients: Sequence[int]) -> set[int]:
         """Those of ``recipients`` opted out of any of ``senders``."""
         payload: str | None = None
         found: set[int] = set()
-        with self._lock:
+        with self._reading() as db:
             for sender in senders:
-                sender_id = self._sender_id(sender, create=False)
+                sender_id = self._sender_id(db, sender, create=False)
                 if sender_id is None:
                     continue
                 payload = payload or json.dumps(sorted(recipients))
-                found.update(row[0] for row in self._db.execute(_OPTED_OUT, (payload, sender_id)))
+                found.update(row[0] for row in db.execute(_OPTED_OUT, (payload, sender_id)))
         return found
 
     def page(
@@ -274,21 +282,30 @@ class SQLiteLedger:
         limit: int,
     ) -> list[Row]:
         """Up to ``limit`` rows in key order, strictly after the key ``after``."""
-        with self._lock:
-            query, params = self._page_query(_ROW, sender, opted_out, after, limit)
-            return [] if query is None else self._db.execute(query, params).fetchall()
+        with self._reading() as db:
+            query, params = self._page_query(db, _ROW, sender, opted_out, after, limit)
+            return [] if query is None else db.execute(query, params).fetchall()
 
     def text_pages(
         self, *, sender: str | None, opted_out: bool | None, size: int
     ) -> Iterator[list[TextRow]]:
-        """Formatted by SQLite, one page a read, so an export of millions never holds the lock."""
+        """Formatted by SQLite, one page a read, so an export of millions never holds the lock.
+
+        The ledger is opened before the first page is asked for: a missing one fails here.
+        """
+        self.open()
+        return self._text_pages(sender, opted_out, size)
+
+    def _text_pages(
+        self, sender: str | None, opted_out: bool | None, size: int
+    ) -> Iterator[list[TextRow]]:
         after: tuple[int, int] | None = None
         while True:
-            with self._lock:
-                query, params = self._page_query(_TEXT_ROW, sender, opted_out, after, size)
-                rows = [] if query is None else self._db.execute(query, params).fetchall()
+            with self._reading() as db:
+                query, params = self._page_query(db, _TEXT_ROW, sender, opted_out, after, size)
+                rows = [] if query is None else db.execute(query, params).fetchall()
                 if len(rows) == size:
-                    sender_id = self._sender_id(rows[-1][0], create=False)
+                    sender_id = self._sender_id(db, rows[-1][0], create=False)
                     after = (sender_id or 0, int(rows[-1][1][1:]))
             if rows:
                 yield rows
@@ -297,6 +314,7 @@ class SQLiteLedger:
 
     def _page_query(
         self,
+        db: sqlite3.Connection,
         columns: str,
         sender: str | None,
         opted_out: bool | None,
@@ -307,7 +325,7 @@ class SQLiteLedger:
         where = ["(o.sender_id, o.recipient) > (?, ?)"]
         params: list[object] = list(after or (-1, -1))
         if sender is not None:
-            sender_id = self._sender_id(sender, create=False)
+            sender_id = self._sender_id(db, sender, create=False)
             if sender_id is None:
                 return None, []
             where.append("o.sender_id = ?")
@@ -353,83 +371,84 @@ class SQLiteLedger:
     def _merge(self, prepared: _Prepared) -> int:
         if not prepared.kinds:
             return 0
-        with self._lock, self._write():
-            ids = {sender: self._sender_id(sender, create=True) for sender, *_ in prepared.kinds}
-            self._db.execute(_CODES)
-            self._db.execute("DELETE FROM temp.change_codes")
-            self._db.executemany(
+        with self._writing() as db:
+            senders = dict.fromkeys(sender for sender, *_ in prepared.kinds)
+            ids = {sender: self._sender_id(db, sender, create=True) for sender in senders}
+            db.execute(_CODES)
+            db.execute("DELETE FROM temp.change_codes")
+            db.executemany(
                 "INSERT INTO temp.change_codes VALUES (?, ?, ?, ?, ?)",
                 [(code, ids[s], o, c, src) for (s, o, c, src), code in prepared.kinds.items()],
             )
-            before = self._db.execute("SELECT coalesce(max(id), 0) FROM history").fetchone()[0]
+            before = db.execute("SELECT coalesce(max(id), 0) FROM history").fetchone()[0]
             for flag, rows in ((1, prepared.dated), (0, prepared.undated)):
                 if rows:
-                    self._db.execute(_MERGE, (flag, rows))
-            applied = self._db.execute("SELECT count(*) FROM history WHERE id > ?", (before,))
+                    db.execute(_MERGE, (flag, rows))
+            applied = db.execute("SELECT count(*) FROM history WHERE id > ?", (before,))
             return int(applied.fetchone()[0])
 
     def pending(
         self, target: str, *, after: tuple[int, int] | None, limit: int
     ) -> list[PendingRow]:
         key = after or (-1, -1)
-        with self._lock:
-            return self._db.execute(_PENDING, (target, key[0], key[1], limit)).fetchall()
+        with self._reading() as db:
+            return db.execute(_PENDING, (target, key[0], key[1], limit)).fetchall()
 
     def confirm(
         self, target: str, sender: str, recipients: Sequence[int], *, opted_out: bool, at: int
     ) -> None:
         payload = json.dumps(sorted(recipients))
-        with self._lock, self._write():
-            sender_id = self._sender_id(sender, create=True)
-            self._db.execute(_CONFIRM, (target, sender_id, int(opted_out), at, payload))
+        with self._writing() as db:
+            sender_id = self._sender_id(db, sender, create=True)
+            db.execute(_CONFIRM, (target, sender_id, int(opted_out), at, payload))
 
     def held(self, sender: str, recipients: Sequence[int]) -> dict[int, Held]:
-        with self._lock:
-            sender_id = self._sender_id(sender, create=False)
+        with self._reading() as db:
+            sender_id = self._sender_id(db, sender, create=False)
             if sender_id is None or not recipients:
                 return {}
-            rows = self._db.execute(_HELD, (json.dumps(sorted(set(recipients))), sender_id))
+            rows = db.execute(_HELD, (json.dumps(sorted(set(recipients))), sender_id))
             return {r: (o, src, at) for r, o, src, at in rows}
 
     def confirmed(self, target: str, sender: str, recipients: Sequence[int]) -> dict[int, int]:
-        with self._lock:
-            sender_id = self._sender_id(sender, create=False)
+        with self._reading() as db:
+            sender_id = self._sender_id(db, sender, create=False)
             if sender_id is None or not recipients:
                 return {}
             payload = json.dumps(sorted(set(recipients)))
-            return dict(self._db.execute(_CONFIRMED, (payload, sender_id, target)).fetchall())
+            return dict(db.execute(_CONFIRMED, (payload, sender_id, target)).fetchall())
 
     def get_state(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM sync_state WHERE key = ?", (key,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT value FROM sync_state WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def put_state(self, key: str, value: str | None) -> None:
-        with self._lock, self._write():
+        with self._writing() as db:
             if value is None:
-                self._db.execute("DELETE FROM sync_state WHERE key = ?", (key,))
+                db.execute("DELETE FROM sync_state WHERE key = ?", (key,))
             else:
-                self._db.execute(
+                db.execute(
                     "INSERT INTO sync_state (key, value) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (key, value),
                 )
 
     def audit(self, recipient: int) -> AuditTrail:
-        with self._lock:
-            current = self._db.execute(
+        with self._reading() as db:
+            current = db.execute(
                 "SELECT s.sender, o.opted_out, o.country, o.source, o.created_at, o.updated_at "
                 "FROM optouts AS o JOIN senders AS s ON s.id = o.sender_id "
                 "WHERE o.recipient = ? ORDER BY s.sender",
                 (recipient,),
             ).fetchall()
-            history = self._db.execute(
+            history = db.execute(
                 "SELECT s.sender, h.opted_out, h.source, h.at "
                 "FROM history AS h JOIN senders AS s ON s.id = h.sender_id "
                 "WHERE h.recipient = ? ORDER BY h.id",
                 (recipient,),
             ).fetchall()
-            confirmations = self._db.execute(
+            confirmations = db.execute(
                 "SELECT s.sender, c.target, c.opted_out, c.confirmed_at "
                 "FROM confirmations AS c JOIN senders AS s ON s.id = c.sender_id "
                 "WHERE c.recipient = ? ORDER BY s.sender, c.target",
