@@ -693,3 +693,15 @@ def test_an_existing_file_and_folder_keep_their_modes(tmp_path: Path) -> None:
     reopened.open(write=True)
     reopened.close()
     assert (path.stat().st_mode & 0o777, tmp_path.stat().st_mode & 0o777) == (0o640, 0o750)
+
+
+def test_an_audit_lists_history_oldest_first_whatever_order_it_was_written(
+    store: LedgerStore,
+) -> None:
+    """On PostgreSQL two writers may commit in another order than they read the clock."""
+    store.set_state(OTHER, {"US": [US_1]}, opted_out=True, source="api", at=200)
+    store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="api", at=100)
+    assert [(sender, at) for sender, _, _, at in store.audit(US_1).history] == [
+        (SENDER, 100),
+        (OTHER, 200),
+    ]

@@ -611,7 +611,7 @@ class PostgresLedger:
             history = cur.execute(
                 "SELECT s.sender, h.opted_out, h.source, h.at "
                 "FROM history AS h JOIN senders AS s ON s.id = h.sender_id "
-                "WHERE h.recipient = %s ORDER BY h.id",
+                "WHERE h.recipient = %s ORDER BY h.at, h.id",
                 (recipient,),
             ).fetchall()
             confirmations = cur.execute(

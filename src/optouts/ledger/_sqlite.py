@@ -445,7 +445,7 @@ class SQLiteLedger:
             history = db.execute(
                 "SELECT s.sender, h.opted_out, h.source, h.at "
                 "FROM history AS h JOIN senders AS s ON s.id = h.sender_id "
-                "WHERE h.recipient = ? ORDER BY h.id",
+                "WHERE h.recipient = ? ORDER BY h.at, h.id",
                 (recipient,),
             ).fetchall()
             confirmations = db.execute(
