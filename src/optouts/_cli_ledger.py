@@ -21,13 +21,13 @@ import attrs
 import click
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from ._client import Client
 from ._csvio import export_csv, import_csv
 from ._errors import ConfigurationError, printable
 from ._numbers import normalize
 from ._sync import SyncSummary, sync
+from ._terminal import cell
 from .ledger import LocalProvider
 
 if TYPE_CHECKING:
@@ -87,9 +87,9 @@ def _print_summary(output: str, summary: SyncSummary) -> None:
     for t in summary.targets:
         notes = "; ".join(t.notes)
         table.add_row(
-            _cell(t.target),
+            cell(t.target),
             *(f"{n:,}" for n in (t.added, t.removed, t.skipped, t.failed, t.requests)),
-            _cell(notes),
+            cell(notes),
         )
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
     for t in summary.targets:
@@ -211,29 +211,24 @@ def audit_command(options: _Options, recipient: str) -> int:
     )
     for s, out, c, src, first, last in trail.current:
         current.add_row(
-            _cell(s),
+            cell(s),
             "opted-out" if out else "opted-in",
-            _cell(c or ""),
-            _cell(src),
+            cell(c or ""),
+            cell(src),
             _when(first),
             _when(last),
         )
     console.print(current)
     history = Table("at", "sender", "action", "source", title="history")
     for s, out, src, at in trail.history:
-        history.add_row(_when(at), _cell(s), "opt-out" if out else "opt-in", _cell(src))
+        history.add_row(_when(at), cell(s), "opt-out" if out else "opt-in", cell(src))
     console.print(history)
     if trail.confirmations:
         confirmed = Table("sender", "vendor", "state confirmed", "at", title="vendor confirmations")
         for s, t, out, at in trail.confirmations:
-            confirmed.add_row(_cell(s), _cell(t), "opted-out" if out else "opted-in", _when(at))
+            confirmed.add_row(cell(s), cell(t), "opted-out" if out else "opted-in", _when(at))
         console.print(confirmed)
     return 0
-
-
-def _cell(text: str) -> Text:
-    """A table cell that shows ``text`` as it is: no markup, control characters escaped."""
-    return Text(printable(text))
 
 
 def register(group: click.Group) -> None:

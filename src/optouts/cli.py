@@ -50,6 +50,7 @@ from ._errors import (
 )
 from ._models import OptOut, RecipientResult
 from ._plugins import get_plugin_manager, providers
+from ._terminal import cell
 
 __all__ = ["cli", "main"]
 
@@ -353,7 +354,7 @@ class _ResultWriter:
             for item in self._rows:
                 shown = "unknown" if item.opted_out is None else "yes" if item.opted_out else "no"
                 table.add_row(
-                    _cell(item.recipient), shown, "yes" if item.ok else "no", _cell(item.error)
+                    cell(item.recipient), shown, "yes" if item.ok else "no", cell(item.error)
                 )
             _console().print(table)
 
@@ -406,15 +407,15 @@ def _write_records(output: str, records: Iterable[OptOut]) -> None:
     else:
         table = Table(*_RECORD_FIELDS)
         for record in records:
-            table.add_row(*(_cell(v) for v in _record_row(record).values()))
+            table.add_row(*(cell(v) for v in _record_row(record).values()))
         _console().print(table)
 
 
 def _csv_row(row: dict[str, Any]) -> list[object]:
-    return [_csv_cell(name, value) for name, value in row.items()]
+    return [_csvcell(name, value) for name, value in row.items()]
 
 
-def _csv_cell(name: str, value: object) -> object:
+def _csvcell(name: str, value: object) -> object:
     """Flags as true/false, None empty, and text guarded so that a spreadsheet never runs
     it (numbers in E.164 stay as they are)."""
     if value is None or isinstance(value, bool):
@@ -422,11 +423,6 @@ def _csv_cell(name: str, value: object) -> object:
     if isinstance(value, str):
         return guarded(value, number=name in _NUMBER_FIELDS)
     return value
-
-
-def _cell(value: object) -> Text:
-    """A table cell that shows ``value`` as it is: no markup, control characters escaped."""
-    return Text("" if value is None else printable(str(value)))
 
 
 @cli.command(name="providers")
@@ -457,7 +453,7 @@ def providers_(options: _Options) -> int:
         if options.output == "csv":
             writer.writerow([guarded(info.name), *marks, info.max_batch, guarded(info.module)])
         else:
-            table.add_row(_cell(info.name), *marks, str(info.max_batch), _cell(info.module))
+            table.add_row(cell(info.name), *marks, str(info.max_batch), cell(info.module))
     if options.output == "table":
         _console().print(table)
     return 0

@@ -13,6 +13,7 @@ would answer "not opted out" for a number the real ledger holds as opted out.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Protocol
@@ -30,6 +31,7 @@ __all__ = [
     "datetime_of",
     "iso_utc",
     "micros_of",
+    "now_micros",
     "takes",
     "text_pages_of",
 ]
@@ -164,6 +166,11 @@ class LedgerStore(Protocol):
 
     def audit(self, recipient: int) -> AuditTrail:
         """The current state, history and vendor confirmations of one recipient."""
+
+
+def now_micros() -> int:
+    """The ledger's clock: microseconds since the epoch, now."""
+    return time.time_ns() // 1000
 
 
 def micros_of(moment: datetime) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -25,7 +24,7 @@ from .._models import Capability, OptOut, Outcome, Page, Status
 from .._numbers import WILDCARD, country_of
 from .._paths import user_data_dir
 from .._provider import Exchange, Provider, Results, StatusFilter
-from ._base import LedgerStore, Row, datetime_of
+from ._base import LedgerStore, Row, datetime_of, now_micros
 from ._open import open_store
 
 __all__ = ["LocalProvider"]
@@ -39,11 +38,6 @@ def _database_path(value: object) -> str:
     if not text:
         raise ValueError("empty path")
     return text if text == ":memory:" or "://" in text else str(Path(text).expanduser())
-
-
-def _now() -> int:
-    """Microseconds since the Unix epoch: the ledger's compact timestamp."""
-    return time.time_ns() // 1000
 
 
 class LocalProvider(Provider):
@@ -88,7 +82,7 @@ class LocalProvider(Provider):
     @staticmethod
     def now() -> int:
         """The ledger's clock: microseconds since the Unix epoch."""
-        return _now()
+        return now_micros()
 
     def add(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
         return self._set(sender, recipients, opted_out=True)

@@ -18,7 +18,6 @@ import json
 import operator
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .._errors import ConfigurationError, ProviderError
-from ._base import AuditTrail, Change, Held, PendingRow, Row, TextRow
+from ._base import AuditTrail, Change, Held, PendingRow, Row, TextRow, now_micros
 from ._sqlite_open import Stamp, open_for_reading, open_for_writing, stamp
 
 __all__ = ["SQLiteLedger"]
@@ -254,7 +253,7 @@ class SQLiteLedger:
         state = 1 if opted_out else 0
         with self._writing() as db:
             if at is None:
-                at = time.time_ns() // 1000
+                at = now_micros()
             sender_id = self._sender_id(db, sender, create=True)
             for country, recipients in by_country.items():
                 payload = json.dumps(sorted(recipients))
