@@ -23,7 +23,7 @@ from typing import Any
 
 import optouts
 from bench_bulk import emulator_process, number, peak_rss_mb, run_benchmarks
-from optouts._csvio import export_csv, import_csv
+from optouts import export_csv, import_csv
 from optouts.emulators import serve_in_thread
 from optouts_ringcentral import Emulator, RateLimit
 from optouts_ringcentral.testing import CREDENTIALS
@@ -44,17 +44,16 @@ def bench_sync(scale: float) -> dict[str, Any]:
             credentials: dict[str, Any] = dict(CREDENTIALS)
             source = optouts.Client("ringcentral", server_url=url, **credentials)
             target = optouts.Client("azure", connection_string=azure_string)
-            ledger = optouts.Client("local", database=str(Path(folder) / "ledger.db"))
+            ledger = optouts.Ledger.open(Path(folder) / "ledger.db")
             with source, target, ledger:
                 started = time.perf_counter()
-                first = optouts.sync(source, [target, ledger], ledger=ledger)
+                first = optouts.sync(source, [target, "local"], ledger=ledger)
                 first_s = time.perf_counter() - started
                 listed_before = sum(rc.counts.values())
                 started = time.perf_counter()
-                second = optouts.sync(source, [target, ledger], ledger=ledger)
+                second = optouts.sync(source, [target, "local"], ledger=ledger)
                 second_s = time.perf_counter() - started
-                checked = ledger.check(SENDER, [number(i) for i in range(0, count, 97)])
-                assert all(item.opted_out for item in checked)
+                assert all(ledger.opted_out(SENDER, [number(i) for i in range(0, count, 97)]))
     finally:
         stop()
     azure_first = next(t for t in first.targets if t.target == "azure")
@@ -88,7 +87,7 @@ def child_csv(folder: str, count: int) -> None:
             when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + i))
             state = "opted-in" if i % 10 == 0 else "opted-out"
             out.write(f"+1800555{i % 4:04d},{number(i)},{state},Recipient,{when}\n")
-    with optouts.Client("local", database=str(Path(folder) / "ledger.db")) as ledger:
+    with optouts.Ledger.open(Path(folder) / "ledger.db") as ledger:
         started = time.perf_counter()
         with path.open(encoding="ascii", newline="") as lines:
             report = import_csv(ledger, lines)

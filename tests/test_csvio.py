@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import cast
 
@@ -17,6 +18,7 @@ import optouts
 from optouts import Status
 from optouts._csvio import HEADER, export_csv, import_csv
 from optouts.cli import run
+from optouts.ledger import micros_of
 from optouts.testing import BlockingASGITransport
 from optouts_azure import AzureEmulator
 
@@ -24,19 +26,28 @@ S = "+18005550100"
 
 
 @pytest.fixture
-def ledger(database: str) -> Iterator[optouts.Client]:
-    with optouts.Client("local", database=database) as client:
-        yield client
+def ledger(database: str) -> Iterator[optouts.Ledger]:
+    with optouts.Ledger.open(database) as opened:
+        yield opened
+
+
+@pytest.fixture
+def client(ledger: optouts.Ledger) -> Iterator[optouts.Client]:
+    """The same ledger through the client interface (add, remove, list)."""
+    with ledger.client() as through:
+        yield through
 
 
 def csv_lines(*rows: str, header: str = ",".join(HEADER)) -> list[str]:
     return [header + "\n", *(row + "\n" for row in rows)]
 
 
-def test_export_then_import_reproduces_the_ledger(ledger: optouts.Client, tmp_path: Path) -> None:
-    ledger.add(S, ["+12025550101", "+12025550102"])
-    ledger.remove(S, ["+12025550102"])
-    ledger.add("*", ["+442079460000"])
+def test_export_then_import_reproduces_the_ledger(
+    ledger: optouts.Ledger, client: optouts.Client, tmp_path: Path
+) -> None:
+    client.add(S, ["+12025550101", "+12025550102"])
+    client.remove(S, ["+12025550102"])
+    client.add("*", ["+442079460000"])
     out = io.StringIO()
     assert export_csv(ledger, out) == 3
     lines = out.getvalue().splitlines()
@@ -44,17 +55,64 @@ def test_export_then_import_reproduces_the_ledger(ledger: optouts.Client, tmp_pa
     assert lines[1].startswith("+18005550100,+12025550101,opted-out,api,20")
     assert lines[1].endswith("Z")
 
-    with optouts.Client("local", database=str(tmp_path / "copy.db")) as copy:
+    with optouts.Ledger.open(tmp_path / "copy.db") as copy:
         report = import_csv(copy, io.StringIO(out.getvalue()))
         assert (report.rows, report.applied, report.failed) == (3, 3, 0)
         original = {
-            (r.sender, r.recipient, r.status, r.updated_at) for r in ledger.list(status="all")
+            (r.sender, r.recipient, r.status, r.source, r.updated_at)
+            for r in client.list(status="all")
         }
-        copied = {(r.sender, r.recipient, r.status, r.updated_at) for r in copy.list(status="all")}
+        with copy.client() as copied_client:
+            copied = {
+                (r.sender, r.recipient, r.status, r.source, r.updated_at)
+                for r in copied_client.list(status="all")
+            }
         assert copied == original
 
 
-def test_bad_lines_are_reported_by_number_and_the_rest_go_in(ledger: optouts.Client) -> None:
+def test_a_client_of_the_ledger_exports_what_the_ledger_does(
+    ledger: optouts.Ledger, client: optouts.Client
+) -> None:
+    client.add(S, ["+12025550101", "+12025550102"])
+    client.remove(S, ["+12025550102"])
+    client.add("*", ["+442079460000"])
+    direct, through = io.StringIO(), io.StringIO()
+    assert export_csv(ledger, direct) == 3
+    assert export_csv(client, through) == 3
+    assert through.getvalue() == direct.getvalue()
+    direct, through = io.StringIO(), io.StringIO()
+    assert export_csv(ledger, direct, sender=S, status="opted-in") == 1
+    assert export_csv(client, through, sender=S, status="opted-in") == 1
+    assert through.getvalue() == direct.getvalue()
+
+
+def test_into_a_client_of_the_ledger_rows_are_adds_and_removes_keeping_no_times(
+    ledger: optouts.Ledger, client: optouts.Client
+) -> None:
+    """A client, even one of the ledger, takes add and remove calls: the file's times and
+    sources are the ledger's to keep, by an import into the Ledger itself."""
+    rows = csv_lines(
+        "+18005550100,+12025550101,opted-out,web form,2026-01-02T03:04:05Z",
+        "+18005550100,+12025550102,opted-out,web form,2026-01-02T03:04:05Z",
+    )
+    before = optouts.Ledger.now()
+    report = import_csv(client, rows[:2])
+    assert (report.applied, report.failed) == (1, 0)
+    (through,) = client.list(S)
+    assert through.source == "api"  # the client's source, not the file's
+    assert through.updated_at is not None
+    assert micros_of(through.updated_at) >= before  # when it was added
+    assert import_csv(ledger, [rows[0], rows[2]]).applied == 1
+    kept = {r.recipient: r for r in client.list(S)}["+12025550102"]
+    assert (kept.source, kept.updated_at) == (
+        "web form",
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+    )
+
+
+def test_bad_lines_are_reported_by_number_and_the_rest_go_in(
+    ledger: optouts.Ledger, client: optouts.Client
+) -> None:
     report = import_csv(
         ledger,
         csv_lines(
@@ -77,29 +135,29 @@ def test_bad_lines_are_reported_by_number_and_the_rest_go_in(ledger: optouts.Cli
     assert "not a sender" in reasons[5]
     assert "ISO 8601" in reasons[6]
     assert "fields" in reasons[8]
-    records = {r.recipient: r for r in ledger.list(S)}
+    records = {r.recipient: r for r in client.list(S)}
     assert set(records) == {"+12025550101", "+12025550106"}
     assert records["+12025550101"].source == "Recipient"
     assert records["+12025550106"].source == "import"
 
 
-def test_importing_twice_changes_nothing(ledger: optouts.Client) -> None:
+def test_importing_twice_changes_nothing(ledger: optouts.Ledger) -> None:
     rows = csv_lines("+18005550100,+12025550101,opted-out,,2026-01-01T00:00:00Z")
     assert import_csv(ledger, rows).applied == 1
     assert import_csv(ledger, rows).applied == 0
 
 
-def test_newer_rows_win_older_rows_do_not(ledger: optouts.Client) -> None:
+def test_newer_rows_win_older_rows_do_not(ledger: optouts.Ledger, client: optouts.Client) -> None:
     import_csv(ledger, csv_lines("+18005550100,+12025550101,opted-out,,2026-02-01T00:00:00Z"))
     older = csv_lines("+18005550100,+12025550101,opted-in,,2026-01-01T00:00:00Z")
     assert import_csv(ledger, older).applied == 0
     newer = csv_lines("+18005550100,+12025550101,opted-in,,2026-03-01T00:00:00Z")
     assert import_csv(ledger, newer).applied == 1
-    assert [r.status for r in ledger.list(S, status="all")] == [Status.OPTED_IN]
+    assert [r.status for r in client.list(S, status="all")] == [Status.OPTED_IN]
 
 
 def test_columns_may_come_in_any_order_and_optional_ones_may_be_missing(
-    ledger: optouts.Client,
+    ledger: optouts.Ledger,
 ) -> None:
     report = import_csv(
         ledger, csv_lines("opted-out,+12025550101,+18005550100", header="status,recipient,sender")
@@ -107,7 +165,7 @@ def test_columns_may_come_in_any_order_and_optional_ones_may_be_missing(
     assert (report.applied, report.failed) == (1, 0)
 
 
-def test_a_header_without_required_columns_is_refused(ledger: optouts.Client) -> None:
+def test_a_header_without_required_columns_is_refused(ledger: optouts.Ledger) -> None:
     with pytest.raises(ValueError, match="no status column"):
         import_csv(ledger, csv_lines("+1,+2", header="sender,recipient"))
 
@@ -205,14 +263,16 @@ def test_into_a_vendor_the_newest_row_of_a_pair_wins() -> None:
     assert report.failed == 0
 
 
-def test_a_time_in_the_future_is_a_bad_line(ledger: optouts.Client) -> None:
+def test_a_time_in_the_future_is_a_bad_line(ledger: optouts.Ledger) -> None:
     report = import_csv(
         ledger, csv_lines("+18005550100,+12025550101,opted-in,,2999-01-01T00:00:00Z")
     )
     assert report.errors == ((2, "updated_at '2999-01-01T00:00:00Z' is in the future"),)
 
 
-def test_columns_the_format_does_not_name_are_ignored(ledger: optouts.Client) -> None:
+def test_columns_the_format_does_not_name_are_ignored(
+    ledger: optouts.Ledger, client: optouts.Client
+) -> None:
     report = import_csv(
         ledger,
         csv_lines(
@@ -222,10 +282,10 @@ def test_columns_the_format_does_not_name_are_ignored(ledger: optouts.Client) ->
         ),
     )
     assert (report.applied, report.failed) == (2, 0)
-    assert {r.source for r in ledger.list(S)} == {"import"}
+    assert {r.source for r in client.list(S)} == {"import"}
 
 
-def test_a_time_before_the_year_1_is_a_bad_line(ledger: optouts.Client) -> None:
+def test_a_time_before_the_year_1_is_a_bad_line(ledger: optouts.Ledger) -> None:
     report = import_csv(
         ledger, csv_lines("+18005550100,+12025550101,opted-in,,0001-01-01T00:00:00+01:00")
     )
@@ -258,8 +318,8 @@ def test_command_line_import_reports_bytes_that_are_not_utf8_by_line(
     assert run(["import", "-"]) == 1
     assert "-:3: '+1202\\udcff5550102'" in capsys.readouterr().err
     assert not stdin.closed  # stdin is left open
-    with optouts.Client("local", database=str(tmp_path / "cli.db")) as ledger:
-        sources = {r.recipient: r.source for r in ledger.list(S)}
+    with optouts.Ledger.open(tmp_path / "cli.db") as ledger:
+        sources = {row[1]: row[3] for rows in ledger.rows(sender=S) for row in rows}
     assert sources["+12025550104"] == "café"
     assert sources["+12025550105"] == "import:stdin"
 
@@ -282,9 +342,9 @@ def test_export_never_writes_a_formula_and_import_reads_each_source_back(
 ) -> None:
     database = str(tmp_path / "formulas.db")
     for n, source in enumerate(FORMULAS):
-        with optouts.Client("local", database=database, source=source) as client:
+        with optouts.Ledger.open(database, source=source) as ledger, ledger.client() as client:
             client.add(S, [f"+1202555{n:04d}"])
-    with optouts.Client("local", database=database) as ledger:
+    with optouts.Ledger.open(database) as ledger:
         out = io.StringIO()
         assert export_csv(ledger, out) == len(FORMULAS)
     rows = list(csv.reader(io.StringIO(out.getvalue())))[1:]
@@ -294,10 +354,10 @@ def test_export_never_writes_a_formula_and_import_reads_each_source_back(
     assert {row[0] for row in rows} == {S}  # E.164, as it is
     assert [row[1] for row in rows] == [f"+1202555{n:04d}" for n in range(len(FORMULAS))]
 
-    with optouts.Client("local", database=str(tmp_path / "copy.db")) as copy:
+    with optouts.Ledger.open(tmp_path / "copy.db") as copy:
         report = import_csv(copy, io.StringIO(out.getvalue()))
         assert (report.applied, report.failed) == (len(FORMULAS), 0)
-        assert [r.source for r in copy.list(S)] == FORMULAS
+        assert [row[3] for rows in copy.rows(sender=S) for row in rows] == FORMULAS
 
 
 @attrs.frozen

@@ -2,6 +2,8 @@
 
 In-process providers script the listing page by page (duplicates within and across
 pages, undated records, account-wide ``*``), and record every add or remove they get.
+The dry run is the real sync inside a rolled-back rehearsal of the ledger, on SQLite and
+on PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import random
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,7 +32,8 @@ from optouts import (
     Status,
     StatusFilter,
 )
-from optouts.ledger import Change, LocalProvider
+from optouts.ledger import Change
+from pgserver import fresh_schema
 
 S1, S2 = "+16505550100", "+16505550111"
 BASE = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -95,11 +98,27 @@ def micros(moment: datetime) -> int:
 
 
 def tables(database: str) -> dict[str, list[tuple[Any, ...]]]:
-    with contextlib.closing(sqlite3.connect(database)) as db:
-        return {
-            name: sorted(db.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
-            for name in ("senders", "optouts", "history", "confirmations", "sync_state")
-        }
+    """Every row of every ledger table, in an order that does not depend on the plan."""
+    names = ("senders", "optouts", "history", "confirmations", "sync_state")
+    if database.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(database, autocommit=True) as db:
+            rows = {name: db.execute(f"SELECT * FROM {name}").fetchall() for name in names}
+    else:
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            rows = {name: db.execute(f"SELECT * FROM {name}").fetchall() for name in names}
+    return {name: sorted(found, key=repr) for name, found in rows.items()}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The ``database`` of an empty ledger: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.db")
+        return
+    with fresh_schema() as (url, _):
+        yield url
 
 
 def counts(summary: optouts.SyncSummary) -> dict[str, tuple[int, int, int, int]]:
@@ -108,7 +127,7 @@ def counts(summary: optouts.SyncSummary) -> dict[str, tuple[int, int, int, int]]
 
 @pytest.mark.parametrize("seed", range(40))
 def test_a_dry_run_counts_what_the_real_run_does_and_changes_nothing(
-    tmp_path: Path, seed: int
+    ledger_database: str, seed: int
 ) -> None:
     rng = random.Random(seed)
     pool = [(sender, f"+1202555{n:04d}") for sender in (S1, S2, "*") for n in range(5)]
@@ -121,10 +140,8 @@ def test_a_dry_run_counts_what_the_real_run_does_and_changes_nothing(
 
     pages = [[record() for _ in range(rng.randrange(7))] for _ in range(rng.randint(1, 3))]
     source, target = Scripted(pages), Recording()
-    database = str(tmp_path / "ledger.db")
-    with optouts.Client("local", database=database) as ledger:
-        assert isinstance(ledger.provider, LocalProvider)
-        store = ledger.provider.ledger
+    database = ledger_database
+    with optouts.Ledger.open(database) as ledger:
         for sender, number in rng.sample(pool, 8):  # what the ledger knew before
             change = Change(
                 sender,
@@ -135,15 +152,15 @@ def test_a_dry_run_counts_what_the_real_run_does_and_changes_nothing(
                 "US",
                 rng.random() < 0.7,
             )
-            store.apply([change])
+            ledger.record([change])
             for name in ("target", "scripted"):
                 if rng.random() < 0.4:
                     state = rng.random() < 0.5
-                    store.confirm(name, sender, [change.recipient], opted_out=state, at=1)
+                    ledger.confirm(name, sender, [change.recipient], opted_out=state)
         if len(pages) > 1 and rng.random() < 0.3:  # an interrupted run left a checkpoint
-            store.put_state("pull:scripted:cursor", "1")
+            ledger.set_checkpoint("pull:scripted:cursor", "1")
         with optouts.Client(source) as source_client, optouts.Client(target) as target_client:
-            targets = [target_client, ledger]
+            targets: list[optouts.Client | str] = [target_client, "local"]
             if seed % 3 == 0:
                 targets.insert(0, source_client)
             before = tables(database)
@@ -193,5 +210,87 @@ def test_a_sync_creates_the_ledger_it_records_in(
         assert done.recorded == 1
         plan = optouts.sync(source_client, ["local"], dry_run=True)  # now there is a ledger
     assert plan.recorded == 0
-    with optouts.Client("local") as ledger:
-        assert ledger.check(S1, ["+12025550001"])[0].opted_out is True
+    with optouts.Ledger.from_settings() as ledger:
+        assert ledger.opted_out(S1, ["+12025550001"]) == [True]
+
+
+def test_a_rehearsal_sees_its_own_writes_and_leaves_none(ledger_database: str) -> None:
+    """Inside, reads see the rehearsal's writes; other readers never do; after, nothing is kept."""
+    number = "+12025550001"
+    with optouts.Ledger.open(ledger_database) as ledger, ledger.client() as client:
+        client.add(S1, ["+12025550002"])
+        with optouts.Ledger.open(ledger_database) as onlooker, ledger.rehearsal() as scratch:
+            scratch.record([Change(S1, int(number[1:]), True, "test", micros(BASE))])
+            scratch.confirm("target", S1, [int(number[1:])], opted_out=True)
+            scratch.set_checkpoint("pull:x:cursor", "7")
+            assert scratch.opted_out(S1, [number]) == [True]
+            assert scratch.checkpoint("pull:x:cursor") == "7"
+            assert onlooker.opted_out(S1, [number]) == [False]
+        assert ledger.opted_out(S1, [number, "+12025550002"]) == [False, True]
+        assert ledger.checkpoint("pull:x:cursor") is None
+        assert [t for s, t, *_ in ledger.audit(number).confirmations] == []
+        client.add(S1, [number])  # the ledger takes writes as before
+        assert ledger.opted_out(S1, [number]) == [True]
+
+
+class WritingWhileListed(Scripted):
+    """A source that, while it is listed, has another process write to the ledger."""
+
+    def __init__(self, pages: list[list[OptOut]], write: Callable[[], None]) -> None:
+        super().__init__(pages)
+        self.write = write
+
+    def list_page(
+        self, sender: str | None, status: StatusFilter, page_size: int, cursor: str | None
+    ) -> Exchange[Page]:
+        self.write()
+        return (yield from super().list_page(sender, status, page_size, cursor))
+
+
+def test_a_dry_run_holds_no_lock_while_the_source_is_listed(tmp_path: Path) -> None:
+    """Listing a vendor can take minutes (RingCentral's 50 requests a minute): meanwhile an
+    inbound STOP must still be recorded, so the rehearsal's lock waits for the listing."""
+    database = str(tmp_path / "ledger.db")
+    written: list[str] = []
+
+    def write() -> None:
+        number = f"+120255590{len(written):02d}"
+        with contextlib.closing(sqlite3.connect(database, timeout=0.1)) as db:
+            db.execute("INSERT INTO sync_state (key, value) VALUES (?, 'x')", (number,))
+            db.commit()
+        written.append(number)
+
+    pages = [
+        [OptOut(S1, f"+1202555000{i}", Status.OPTED_OUT, provider="scripted")] for i in range(3)
+    ]
+    source = WritingWhileListed(pages, write)
+    with optouts.Ledger.open(database) as ledger, optouts.Client(source) as source_client:
+        ledger.require(write=True)
+        plan = optouts.sync(source_client, ["local"], ledger=ledger, dry_run=True)
+        assert (plan.listed, plan.recorded) == (3, 3)
+        assert len(written) == 3
+        assert ledger.opted_out(S1, ["+12025550000"]) == [False]
+
+
+def test_a_ledger_this_process_cannot_write_is_rehearsed_on_a_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only ledger can still be planned against; its file is never opened to write."""
+    from optouts.ledger import _sqlite
+
+    database = str(tmp_path / "ledger.db")
+    with optouts.Ledger.open(database) as ledger, ledger.client() as client:
+        client.add(S1, ["+12025550001"])
+    before = tables(database)
+    monkeypatch.setattr(_sqlite, "_writable", lambda path: False)
+    source = Scripted([[OptOut(S1, "+12025550002", Status.OPTED_OUT, provider="scripted")]])
+    target = Recording()
+    with (
+        optouts.Ledger.open(database) as ledger,
+        optouts.Client(source) as source_client,
+        optouts.Client(target) as target_client,
+    ):
+        plan = optouts.sync(source_client, [target_client], ledger=ledger, dry_run=True)
+    assert counts(plan) == {"target": (2, 0, 0, 0)}
+    assert tables(database) == before
+    assert target.calls == []

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,8 +16,7 @@ import pytest
 
 import optouts
 from optouts.inbound import parse_azure_event_grid, parse_ringcentral_notification
-from optouts.keywords import Intent
-from optouts.ledger import LocalProvider
+from optouts.keywords import Intent, Keywords
 from optouts.testing import BlockingASGITransport
 from optouts_azure import AzureEmulator
 
@@ -32,15 +32,14 @@ class Setup:
             connection_string=self.azure_emulator.connection_string("https://azure.test"),
             http_client=httpx.Client(transport=BlockingASGITransport(self.azure_emulator)),
         )
-        self.ledger = optouts.Client("local", database=database)
+        self.ledger = optouts.Ledger.open(database)
 
-    def state(self) -> bool | None:
-        (item,) = self.ledger.check(OURS, [CONSUMER])
-        return item.opted_out
+    def state(self) -> bool:
+        (held,) = self.ledger.opted_out(OURS, [CONSUMER])
+        return held
 
     def history(self) -> list[tuple[bool, str]]:
-        assert isinstance(self.ledger.provider, LocalProvider)
-        trail = self.ledger.provider.ledger.audit(int(CONSUMER[1:]))
+        trail = self.ledger.audit(CONSUMER)
         return [(out, source) for _, out, source, _ in trail.history]
 
 
@@ -53,7 +52,7 @@ def setup(empty_ledger: str) -> Iterator[Setup]:
 
 
 def test_a_stop_is_recorded_and_carried(setup: Setup) -> None:
-    handled = setup.ledger.handle_inbound(OURS, CONSUMER, " stop! ", targets=[setup.azure])
+    handled = optouts.handle_inbound(setup.ledger, OURS, CONSUMER, " stop! ", targets=[setup.azure])
     assert handled.opted_out is True
     assert handled.recorded
     assert handled.classification is not None
@@ -61,12 +60,17 @@ def test_a_stop_is_recorded_and_carried(setup: Setup) -> None:
     assert [(t.target, t.added, t.failed) for t in handled.targets] == [("azure", 1, 0)]
     assert setup.state() is True
     assert setup.azure_emulator.opted_out(OURS) == {CONSUMER}
-    assert setup.history() == [(True, "inbound:local")]
+    assert setup.history() == [(True, "inbound:api")]  # received through the API by default
+
+
+def test_the_provider_a_text_came_through_is_its_source(setup: Setup) -> None:
+    optouts.handle_inbound(setup.ledger, OURS, CONSUMER, "STOP", via="azure")
+    assert setup.history() == [(True, "inbound:azure")]
 
 
 def test_start_after_stop_opts_back_in_everywhere(setup: Setup) -> None:
-    setup.ledger.handle_inbound(OURS, CONSUMER, "STOP", targets=[setup.azure])
-    handled = setup.ledger.handle_inbound(OURS, CONSUMER, "Start", targets=[setup.azure])
+    optouts.handle_inbound(setup.ledger, OURS, CONSUMER, "STOP", targets=[setup.azure])
+    handled = optouts.handle_inbound(setup.ledger, OURS, CONSUMER, "Start", targets=[setup.azure])
     assert handled.opted_out is False
     assert setup.state() is False
     assert setup.azure_emulator.opted_out(OURS) == set()
@@ -74,8 +78,8 @@ def test_start_after_stop_opts_back_in_everywhere(setup: Setup) -> None:
 
 
 def test_a_likely_revocation_is_flagged_not_acted_on(setup: Setup) -> None:
-    handled = setup.ledger.handle_inbound(
-        OURS, CONSUMER, "please stop texting me", targets=[setup.azure]
+    handled = optouts.handle_inbound(
+        setup.ledger, OURS, CONSUMER, "please stop texting me", targets=[setup.azure]
     )
     assert handled.opted_out is None
     assert not handled.recorded
@@ -87,7 +91,7 @@ def test_a_likely_revocation_is_flagged_not_acted_on(setup: Setup) -> None:
 
 
 def test_help_records_nothing(setup: Setup) -> None:
-    handled = setup.ledger.handle_inbound(OURS, CONSUMER, "HELP")
+    handled = optouts.handle_inbound(setup.ledger, OURS, CONSUMER, "HELP")
     assert handled.opted_out is None
     assert setup.history() == []
 
@@ -95,20 +99,22 @@ def test_help_records_nothing(setup: Setup) -> None:
 def test_every_stop_is_a_receipt_but_a_redelivery_is_not(setup: Setup) -> None:
     first = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
     later = datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc)
-    setup.ledger.handle_inbound(OURS, CONSUMER, "STOP", received_at=first)
-    again = setup.ledger.handle_inbound(OURS, CONSUMER, "STOP", received_at=first)
+    optouts.handle_inbound(setup.ledger, OURS, CONSUMER, "STOP", received_at=first)
+    again = optouts.handle_inbound(setup.ledger, OURS, CONSUMER, "STOP", received_at=first)
     assert not again.recorded  # the same message delivered twice
-    newer = setup.ledger.handle_inbound(OURS, CONSUMER, "STOP", received_at=later)
+    newer = optouts.handle_inbound(setup.ledger, OURS, CONSUMER, "STOP", received_at=later)
     assert newer.recorded  # a second STOP is evidence too
-    assert setup.history() == [(True, "inbound:local"), (True, "inbound:local")]
+    assert setup.history() == [(True, "inbound:api"), (True, "inbound:api")]
 
 
 def test_an_older_start_never_undoes_a_newer_stop(setup: Setup) -> None:
     stop = datetime(2026, 11, 25, 11, 0, tzinfo=timezone.utc)
     start = datetime(2026, 11, 25, 10, 55, tzinfo=timezone.utc)
-    setup.ledger.handle_inbound(OURS, CONSUMER, "STOP", received_at=stop, targets=[setup.azure])
-    late = setup.ledger.handle_inbound(
-        OURS, CONSUMER, "START", received_at=start, targets=[setup.azure]
+    optouts.handle_inbound(
+        setup.ledger, OURS, CONSUMER, "STOP", received_at=stop, targets=[setup.azure]
+    )
+    late = optouts.handle_inbound(
+        setup.ledger, OURS, CONSUMER, "START", received_at=start, targets=[setup.azure]
     )
     assert not late.recorded
     assert late.opted_out is True  # what the ledger holds, not what was asked
@@ -157,8 +163,7 @@ def test_a_ringcentral_opt_out_notification_reaches_azure(setup: Setup) -> None:
     assert handled.recorded
     assert setup.azure_emulator.opted_out(OURS) == {CONSUMER}
     assert setup.history() == [(True, "ringcentral")]
-    assert isinstance(setup.ledger.provider, LocalProvider)
-    trail = setup.ledger.provider.ledger.audit(int(CONSUMER[1:]))
+    trail = setup.ledger.audit(CONSUMER)
     assert [(t, out) for _, t, out, _ in trail.confirmations] == [("azure", True)]
     received = datetime.fromtimestamp(trail.history[0][3] / 1e6, tz=timezone.utc)
     assert received == datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
@@ -175,8 +180,14 @@ def test_handling_needs_the_ledger(setup: Setup) -> None:
             "data": {"From": CONSUMER, "To": OURS, "Message": "STOP", "MessageId": "m"},
         }
     )
-    with pytest.raises(optouts.ConfigurationError, match="local ledger"):
-        optouts.handle_event(setup.azure, message)
+    with pytest.raises(TypeError, match=r"optouts\.Ledger, not Client"):
+        optouts.handle_event(setup.azure, message)  # type: ignore[arg-type]
+    with setup.ledger.client() as through, pytest.raises(TypeError, match="optouts.Ledger"):
+        optouts.handle_event(through, message)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="optouts.Ledger"):
+        optouts.handle_inbound(setup.azure, OURS, CONSUMER, "STOP")  # type: ignore[arg-type]
+    assert setup.history() == []  # nothing was recorded anywhere
+    assert setup.azure_emulator.requests == 0
 
 
 def test_custom_keywords_come_from_settings(
@@ -184,10 +195,30 @@ def test_custom_keywords_come_from_settings(
 ) -> None:
     monkeypatch.setenv("OPTOUTS_KEYWORDS_OPT_OUT", "baja, alto")
     monkeypatch.setenv("OPTOUTS_KEYWORDS_DROP", "YES")
-    with optouts.Client("local", database=database) as ledger:
-        assert ledger.handle_inbound(OURS, CONSUMER, "Baja").opted_out is True
-        assert ledger.handle_inbound(OURS, CONSUMER, "yes").opted_out is None
-        assert ledger.handle_inbound(OURS, CONSUMER, "START").opted_out is False
+    with optouts.Ledger.open(database) as ledger:
+        assert optouts.handle_inbound(ledger, OURS, CONSUMER, "Baja").opted_out is True
+        assert optouts.handle_inbound(ledger, OURS, CONSUMER, "yes").opted_out is None
+        assert optouts.handle_inbound(ledger, OURS, CONSUMER, "START").opted_out is False
+
+
+def test_keywords_come_from_the_config_file_the_ledger_was_opened_with(
+    tmp_path: Path, database: str
+) -> None:
+    config = tmp_path / "elsewhere" / "optouts.toml"
+    config.parent.mkdir()
+    config.write_text(
+        f'keywords_opt_out = ["alto"]\n\n[providers.local]\ndatabase = "{database}"\n',
+        encoding="utf-8",
+    )
+    with optouts.Ledger.from_settings(config=config) as ledger:
+        assert ledger.location == database
+        assert optouts.handle_inbound(ledger, OURS, CONSUMER, "Alto").opted_out is True
+        # keywords given win over the configured ones
+        given = Keywords.default()
+        handled = optouts.handle_inbound(ledger, OURS, CONSUMER, "alto", keywords=given)
+        assert handled.opted_out is None
+    with optouts.Ledger.open(database) as plain:  # no config file: the defaults only
+        assert optouts.handle_inbound(plain, OURS, CONSUMER, "alto").opted_out is None
 
 
 # asyncio
@@ -202,11 +233,10 @@ class AsyncSetup:
             connection_string=self.azure_emulator.connection_string("https://azure.test"),
             http_client=httpx.AsyncClient(transport=httpx.ASGITransport(self.azure_emulator)),
         )
-        self.ledger = optouts.AsyncClient("local", database=database)
+        self.ledger = optouts.Ledger.open(database)
 
     def confirmations(self) -> list[tuple[str, bool]]:
-        assert isinstance(self.ledger.provider, LocalProvider)
-        trail = self.ledger.provider.ledger.audit(int(CONSUMER[1:]))
+        trail = self.ledger.audit(CONSUMER)
         return [(target, out) for _, target, out, _ in trail.confirmations]
 
 
@@ -215,24 +245,27 @@ async def asetup(database: str) -> AsyncIterator[AsyncSetup]:
     s = AsyncSetup(database)
     yield s
     await s.azure.aclose()
-    await s.ledger.aclose()
+    s.ledger.close()
 
 
 async def test_async_a_stop_is_recorded_carried_and_confirmed(asetup: AsyncSetup) -> None:
-    handled = await asetup.ledger.handle_inbound(OURS, CONSUMER, "STOP", targets=[asetup.azure])
+    handled = await optouts.handle_inbound_async(
+        asetup.ledger, OURS, CONSUMER, "STOP", targets=[asetup.azure]
+    )
     assert (handled.opted_out, handled.recorded) == (True, True)
     assert [(t.target, t.added, t.failed) for t in handled.targets] == [("azure", 1, 0)]
     assert asetup.azure_emulator.opted_out(OURS) == {CONSUMER}
     assert asetup.confirmations() == [("azure", True)]
-    (item,) = await asetup.ledger.check(OURS, [CONSUMER])
+    async with asetup.ledger.async_client() as ledger:
+        (item,) = await ledger.check(OURS, [CONSUMER])
     assert item.opted_out is True
 
 
 async def test_async_a_repeated_stop_sends_nothing(asetup: AsyncSetup) -> None:
     when = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
-    await asetup.ledger.handle_inbound(OURS, CONSUMER, "STOP", received_at=when)
-    again = await asetup.ledger.handle_inbound(
-        OURS, CONSUMER, "stop", received_at=when, targets=[asetup.azure]
+    await optouts.handle_inbound_async(asetup.ledger, OURS, CONSUMER, "STOP", received_at=when)
+    again = await optouts.handle_inbound_async(
+        asetup.ledger, OURS, CONSUMER, "stop", received_at=when, targets=[asetup.azure]
     )
     assert (again.opted_out, again.recorded, again.targets) == (True, False, ())
     assert asetup.azure_emulator.opted_out(OURS) == set()
@@ -249,8 +282,8 @@ async def test_async_a_failing_target_is_reported_and_the_others_still_hear(
         http_client=httpx.AsyncClient(transport=httpx.ASGITransport(broken)),
         retry=optouts.RetryPolicy(attempts=1),
     ) as failing:
-        handled = await asetup.ledger.handle_inbound(
-            OURS, CONSUMER, "STOP", targets=[failing, asetup.azure]
+        handled = await optouts.handle_inbound_async(
+            asetup.ledger, OURS, CONSUMER, "STOP", targets=[failing, asetup.azure]
         )
     assert [(t.added, t.failed) for t in handled.targets] == [(0, 1), (1, 0)]
     assert broken.opted_out(OURS) == set()
@@ -271,12 +304,18 @@ async def test_async_a_consent_event_and_a_ledger_opened_from_settings(
     handled = await optouts.handle_event_async(asetup.ledger, event, targets=[asetup.azure])
     assert handled.recorded
     assert asetup.azure_emulator.opted_out(OURS) == {CONSUMER}
-    with pytest.raises(optouts.ConfigurationError, match="local ledger"):
-        await optouts.handle_event_async(asetup.azure, event)
-    # a client of a vendor records in the ledger the settings name
+    with pytest.raises(TypeError, match="optouts.Ledger"):
+        await optouts.handle_event_async(asetup.azure, event)  # type: ignore[arg-type]
+    # a text that came through a vendor is recorded in the ledger the settings name
     monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", asetup.database)
-    late = await asetup.azure.handle_inbound(OURS, CONSUMER, "START")
+    with optouts.Ledger.from_settings() as ledger:
+        late = await optouts.handle_inbound_async(ledger, OURS, CONSUMER, "START", via="azure")
     assert (late.opted_out, late.recorded) == (False, True)
+    trail = asetup.ledger.audit(CONSUMER)
+    assert [(out, source) for _, out, source, _ in trail.history] == [
+        (True, "ringcentral"),
+        (False, "inbound:azure"),
+    ]
 
 
 def barrier(app: Any, arrived: list[int], both: asyncio.Event) -> Any:
@@ -307,7 +346,9 @@ async def test_async_targets_are_told_concurrently(asetup: AsyncSetup) -> None:
         for e in emulators
     ]
     # one after the other, the first request would wait for a second that never comes
-    handled = await asetup.ledger.handle_inbound(OURS, CONSUMER, "STOP", targets=clients)
+    handled = await optouts.handle_inbound_async(
+        asetup.ledger, OURS, CONSUMER, "STOP", targets=clients
+    )
     assert [(t.added, t.failed) for t in handled.targets] == [(1, 0), (1, 0)]
     for client in clients:
         await client.aclose()
@@ -334,7 +375,9 @@ async def test_async_an_unexpected_error_is_raised_after_every_target_finished(
         http_client=httpx.AsyncClient(transport=httpx.ASGITransport(slow)),
     )
     with pytest.raises(RuntimeError, match="bug in a plugin"):
-        await asetup.ledger.handle_inbound(OURS, CONSUMER, "STOP", targets=[failing, patient])
+        await optouts.handle_inbound_async(
+            asetup.ledger, OURS, CONSUMER, "STOP", targets=[failing, patient]
+        )
     # the slow target was not abandoned: its answer is in, and confirmed
     assert asetup.azure_emulator.opted_out(OURS) == {CONSUMER}
     assert asetup.confirmations() == [("azure", True)]
@@ -342,10 +385,11 @@ async def test_async_an_unexpected_error_is_raised_after_every_target_finished(
     await patient.aclose()
 
 
-async def test_async_opening_the_ledger_never_blocks_the_event_loop(
+async def test_async_a_ledger_waiting_for_a_lock_never_blocks_the_event_loop(
     asetup: AsyncSetup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", asetup.database)
+    ledger = optouts.Ledger.from_settings()
     writer = sqlite3.connect(asetup.database, isolation_level=None, check_same_thread=False)
     writer.execute("BEGIN IMMEDIATE")  # another process writing, for a while
     threading.Timer(0.6, writer.rollback).start()
@@ -361,10 +405,14 @@ async def test_async_opening_the_ledger_never_blocks_the_event_loop(
 
     ticking = asyncio.ensure_future(ticker())
     await asyncio.sleep(0.05)  # ticking
-    handled = await asetup.azure.handle_inbound(OURS, CONSUMER, "STOP")
+    started = time.perf_counter()
+    handled = await optouts.handle_inbound_async(ledger, OURS, CONSUMER, "STOP", via="azure")
+    waited = time.perf_counter() - started
     ticking.cancel()
     writer.close()
+    ledger.close()
     assert handled.recorded
+    assert waited > 0.4  # the ledger did wait for the other writer
     assert max(gaps) < 0.3  # the loop kept running while the ledger waited for the lock
 
 
@@ -410,8 +458,8 @@ async def test_async_a_target_cancelled_on_its_own_is_reported_failed(
         connection_string=asetup.azure_emulator.connection_string("https://azure.test"),
         http_client=httpx.AsyncClient(transport=httpx.ASGITransport(cancelled)),
     )
-    handled = await asetup.ledger.handle_inbound(
-        OURS, CONSUMER, "STOP", targets=[stopped, asetup.azure]
+    handled = await optouts.handle_inbound_async(
+        asetup.ledger, OURS, CONSUMER, "STOP", targets=[stopped, asetup.azure]
     )
     assert [(t.added, t.failed, t.notes) for t in handled.targets] == [
         (0, 1, ("cancelled",)),

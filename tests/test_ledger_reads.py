@@ -22,14 +22,16 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 import optouts
-from optouts import Client, ConfigurationError
+from optouts import Client, ConfigurationError, Ledger
 from optouts._csvio import export_csv, import_csv
 from optouts.cli import run
-from optouts.ledger import LedgerStore, LocalProvider, SQLiteLedger
+from optouts.ledger import SQLiteLedger
+from pgserver import postgresql_url
 
 SENDER = "+18005550100"
 US = "+12025550123"
@@ -54,11 +56,6 @@ def held(tmp_path: Path) -> Path:
     return path
 
 
-def store(client: Client) -> LedgerStore:
-    assert isinstance(client.provider, LocalProvider)
-    return client.provider.ledger
-
-
 def assert_names_the_ledger(message: str, path: Path) -> None:
     assert str(path) in message
     assert f"setting database, {SETTING}" in message
@@ -77,8 +74,6 @@ READS: dict[str, Callable[[Client], object]] = {
     "check": lambda client: client.check(SENDER, [US]),
     "list": lambda client: list(client.list(status="all")),
     "list_page": lambda client: client.list_page(),
-    "audit": lambda client: store(client).audit(int(US[1:])),
-    "dry run": lambda client: optouts.sync("local", ["local"], ledger=client, dry_run=True),
 }
 
 
@@ -93,7 +88,55 @@ def test_a_read_of_a_missing_ledger_names_it_and_creates_nothing(
     assert not missing.parent.exists()
 
 
+def _rehearse(ledger: Ledger) -> None:
+    with ledger.rehearsal():
+        pass
+
+
+LEDGER_READS: dict[str, Callable[[Ledger], object]] = {
+    "require": lambda ledger: ledger.require(),
+    "opted_out": lambda ledger: ledger.opted_out(SENDER, [US]),
+    "audit": lambda ledger: ledger.audit(US),
+    "rows": lambda ledger: ledger.rows(),
+    "pending": lambda ledger: list(ledger.pending("azure")),
+    "checkpoint": lambda ledger: ledger.checkpoint("sync:azure"),
+    "rehearsal": _rehearse,
+    "dry run": lambda ledger: optouts.sync("local", ["local"], ledger=ledger, dry_run=True),
+}
+
+
+@pytest.mark.parametrize("read", LEDGER_READS.values(), ids=list(LEDGER_READS))
+def test_a_read_of_a_missing_ledger_object_names_it_and_creates_nothing(
+    missing: Path, read: Callable[[Ledger], object]
+) -> None:
+    with Ledger.from_settings() as ledger, pytest.raises(ConfigurationError) as raised:
+        read(ledger)
+    assert_names_the_ledger(str(raised.value), missing)
+    assert not missing.exists()
+    assert not missing.parent.exists()
+
+
+def test_a_ledger_opened_at_a_missing_path_says_which_and_its_setting(tmp_path: Path) -> None:
+    """Opened by path, not by the setting: the error still names both."""
+    path = tmp_path / "nowhere" / "ledger.db"
+    with Ledger.open(path) as ledger:
+        assert ledger.location == str(path)
+        with pytest.raises(ConfigurationError) as raised:
+            ledger.opted_out(SENDER, [US])
+    assert_names_the_ledger(str(raised.value), path)
+    assert not path.parent.exists()
+
+
 def test_an_export_of_a_missing_ledger_writes_nothing(missing: Path) -> None:
+    out = io.StringIO()
+    with Ledger.from_settings() as ledger, pytest.raises(ConfigurationError) as raised:
+        export_csv(ledger, out)
+    assert_names_the_ledger(str(raised.value), missing)
+    assert out.getvalue() == ""  # not even the header
+    assert not missing.parent.exists()
+
+
+def test_an_export_through_a_client_of_a_missing_ledger_writes_nothing(missing: Path) -> None:
     out = io.StringIO()
     with Client("local") as client, pytest.raises(ConfigurationError) as raised:
         export_csv(client, out)
@@ -118,10 +161,14 @@ def test_a_mistyped_path_never_answers_not_opted_out(
     monkeypatch.setenv(SETTING, str(typo))
     with Client("local") as client, pytest.raises(ConfigurationError, match="ledgr.db"):
         client.check(SENDER, [US])
+    with Ledger.from_settings() as ledger, pytest.raises(ConfigurationError, match="ledgr.db"):
+        ledger.opted_out(SENDER, [US])
     assert not typo.exists()
     monkeypatch.setenv(SETTING, str(held))
     with Client("local") as client:
         assert client.check(SENDER, [US])[0].opted_out is True
+    with Ledger.from_settings() as ledger:
+        assert ledger.opted_out(SENDER, [US]) == [True]
 
 
 @pytest.mark.parametrize("content", ["empty", "another program's tables"])
@@ -174,31 +221,37 @@ def test_a_command_reading_a_missing_ledger_exits_2_with_one_line(
 # Writes create it
 
 
-WRITES: dict[str, Callable[[Client], object]] = {
-    "add": lambda client: client.add(SENDER, [US]),
-    "remove": lambda client: client.remove(SENDER, [US]),
-    "import": lambda client: import_csv(
-        client, ["sender,recipient,status\n", f"{SENDER},{US},opted-out\n"]
+def _through_a_client(ledger: Ledger, opted_out: bool) -> object:
+    with ledger.client() as client:
+        return (client.add if opted_out else client.remove)(SENDER, [US])
+
+
+WRITES: dict[str, Callable[[Ledger], object]] = {
+    "add": lambda ledger: _through_a_client(ledger, True),
+    "remove": lambda ledger: _through_a_client(ledger, False),
+    "import": lambda ledger: import_csv(
+        ledger, ["sender,recipient,status\n", f"{SENDER},{US},opted-out\n"]
     ),
-    "sync": lambda client: optouts.sync("local", ["local"], ledger=client),
-    "inbound STOP": lambda client: client.handle_inbound(SENDER, US, "STOP"),
+    "sync": lambda ledger: optouts.sync("local", ["local"], ledger=ledger),
+    "inbound STOP": lambda ledger: optouts.handle_inbound(ledger, SENDER, US, "STOP"),
 }
 
 
 @pytest.mark.parametrize("write", WRITES.values(), ids=list(WRITES))
 def test_a_write_creates_the_ledger_and_tells_once(
-    missing: Path, write: Callable[[Client], object]
+    missing: Path, write: Callable[[Ledger], object]
 ) -> None:
     created: list[str] = []
-    with Client("local") as client:
-        store(client).on_create = created.append
-        assert not missing.exists()  # making the client created nothing
-        write(client)
-        write(client)
-        assert client.check(SENDER, [US])[0].ok
+    with Ledger.from_settings() as ledger:
+        ledger.on_create = created.append
+        assert ledger.on_create == created.append
+        assert not missing.exists()  # opening the ledger created nothing
+        write(ledger)
+        write(ledger)
+        assert len(ledger.opted_out(SENDER, [US])) == 1  # it reads now
     assert created == [str(missing)]
-    with Client("local") as again:
-        store(again).on_create = created.append
+    with Ledger.from_settings() as again:
+        again.on_create = created.append
         write(again)
     assert created == [str(missing)]  # an existing ledger is not created again
     assert (missing.parent.stat().st_mode & 0o777, missing.stat().st_mode & 0o777) == (
@@ -208,9 +261,19 @@ def test_a_write_creates_the_ledger_and_tells_once(
 
 
 def test_a_text_asking_for_nothing_creates_no_ledger(missing: Path) -> None:
-    with Client("local") as client:
-        assert client.handle_inbound(SENDER, US, "HELP").opted_out is None
+    with Ledger.from_settings() as ledger:
+        assert optouts.handle_inbound(ledger, SENDER, US, "HELP").opted_out is None
     assert not missing.parent.exists()
+
+
+def test_a_write_through_a_client_of_its_own_creates_the_ledger(missing: Path) -> None:
+    """``Client("local")`` opens a ledger of its own from the settings; only a write makes it."""
+    with Client("local") as client:
+        assert not missing.exists()
+        assert client.add(SENDER, [US]).ok
+    assert missing.exists()
+    with Ledger.from_settings() as ledger:
+        assert ledger.opted_out(SENDER, [US]) == [True]
 
 
 @pytest.mark.parametrize("command", ["add", "remove", "import", "sync"])
@@ -235,6 +298,108 @@ def test_a_command_that_writes_creates_the_ledger_and_says_so_once(
     assert "created" not in capsys.readouterr().err
     assert run(["--format", "json", "check", "--from", SENDER, US]) == 0
     assert capsys.readouterr().err == ""
+
+
+# The Ledger object
+
+
+def test_from_settings_reads_the_database_setting_and_arguments_win(
+    held: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SETTING, str(held))
+    monkeypatch.setenv("OPTOUTS_LOCAL_SOURCE", "crm")
+    with Ledger.from_settings() as ledger:
+        assert ledger.location == str(held)
+        assert ledger.source == "crm"
+        assert ledger.opted_out(SENDER, [US, CA]) == [True, False]
+    other = tmp_path / "other.db"
+    with Ledger.from_settings(database=str(other), source="form") as ledger:
+        assert (ledger.location, ledger.source) == (str(other), "form")
+        with ledger.client() as client:
+            assert client.add(SENDER, [CA]).ok  # recorded with the ledger's source
+        assert [row[3] for rows in ledger.rows() for row in rows] == ["form"]
+    with Ledger.open(held) as ledger:
+        assert ledger.opted_out(SENDER, [CA]) == [False]  # the setting's ledger untouched
+
+
+def test_from_settings_reads_the_config_file(tmp_path: Path, held: Path) -> None:
+    config = tmp_path / "conf" / "optouts.toml"
+    config.parent.mkdir()
+    config.write_text(
+        f'[providers.local]\ndatabase = "{held}"\nsource = "toml"\n', encoding="utf-8"
+    )
+    with Ledger.from_settings(config=config) as ledger:
+        assert (ledger.location, ledger.source, ledger.config_path) == (str(held), "toml", config)
+        assert ledger.opted_out(SENDER, [US]) == [True]
+
+
+def test_from_settings_without_any_setting_is_the_default_file(tmp_path: Path) -> None:
+    default = tmp_path / "data" / "optouts" / "ledger.db"  # XDG_DATA_HOME, set by conftest
+    with Ledger.from_settings() as ledger, Ledger.open() as plain:
+        assert ledger.location == plain.location == str(default)
+        with pytest.raises(ConfigurationError):
+            ledger.audit(US)
+    assert not default.exists()
+
+
+def test_closing_a_client_of_the_ledger_leaves_the_ledger_open(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "ledger.db") as ledger:
+        with ledger.client() as client:
+            assert client.add(SENDER, [US]).ok
+        assert ledger.opted_out(SENDER, [US]) == [True]  # still open
+        with ledger.client() as again:  # and another client may come and go
+            assert again.check(SENDER, [US])[0].opted_out is True
+            assert again.remove(SENDER, [US]).ok
+        assert ledger.opted_out(SENDER, [US]) == [False]
+        assert [action for _, action, _, _ in ledger.audit(US).history] == [True, False]
+
+
+async def test_closing_an_async_client_of_the_ledger_leaves_the_ledger_open(
+    tmp_path: Path,
+) -> None:
+    with Ledger.open(tmp_path / "ledger.db") as ledger:
+        async with ledger.async_client() as client:
+            assert (await client.add(SENDER, [US])).ok
+        assert ledger.opted_out(SENDER, [US]) == [True]
+        async with ledger.async_client() as again:
+            assert (await again.check(SENDER, [US]))[0].opted_out is True
+
+
+def test_a_closed_ledger_refuses_work(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.db")
+    with ledger.client() as client:
+        assert client.add(SENDER, [US]).ok
+    ledger.close()
+    with pytest.raises(optouts.ProviderError, match="closed"):
+        ledger.opted_out(SENDER, [US])
+
+
+def test_sync_takes_a_ledger_not_a_client(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "ledger.db") as ledger, ledger.client() as client:
+        with pytest.raises(TypeError, match=r"optouts\.Ledger, not Client"):
+            optouts.sync("local", ["local"], ledger=client)  # type: ignore[arg-type]
+        with (
+            Client("local", database=str(tmp_path / "other.db")) as local,
+            pytest.raises(TypeError, match="optouts.Ledger"),
+        ):
+            optouts.sync("local", ["local"], ledger=local)  # type: ignore[arg-type]
+    assert not (tmp_path / "ledger.db").exists()  # refused before anything was created
+    assert not (tmp_path / "other.db").exists()
+
+
+def test_the_repr_of_a_postgresql_ledger_holds_no_password() -> None:
+    url = postgresql_url()  # or skip, as every PostgreSQL test does
+    password = urlsplit(url).password
+    if not password:
+        pytest.skip("OPTOUTS_TEST_POSTGRESQL_URL carries no password to hide")
+    with Ledger.open(url) as ledger:
+        shown = repr(ledger)
+        assert shown.startswith("<Ledger postgresql://")
+        assert f":{password}@" not in shown
+        assert f":{password}@" not in ledger.location
+        assert ":***@" in shown
+        with ledger.client() as client:
+            assert f":{password}@" not in repr(client.provider)
 
 
 # A ledger that may only be read
@@ -272,8 +437,14 @@ def test_reads_write_nothing_to_the_file_or_its_folder(
             assert [r.recipient for r in client.list()] == [US]
             exported = io.StringIO()
             assert export_csv(client, exported) == 1
-            assert len(store(client).audit(int(US[1:])).history) == 1
-            plan = optouts.sync("local", ["local"], ledger=client, dry_run=True)
+        with Ledger.from_settings() as ledger:
+            assert ledger.opted_out(SENDER, [US, CA]) == [True, False]
+            assert [row[1] for rows in ledger.rows() for row in rows] == [US]
+            exported = io.StringIO()
+            assert export_csv(ledger, exported) == 1
+            assert len(ledger.audit(US).history) == 1
+            assert list(ledger.pending("azure")) == [(SENDER, True, [int(US[1:])])]
+            plan = optouts.sync("local", ["local"], ledger=ledger, dry_run=True)
             assert plan.dry_run
         for argv in (
             ["--format", "json", "check", "--from", SENDER, US],
@@ -366,14 +537,17 @@ for case in ("read-only-folder", "read-only-file", "waiting-wal"):
 
     def reads():
         with optouts.Client("local", database=database) as client:
-            exported = io.StringIO()
-            export_csv(client, exported)
-            return {
+            answers = {
                 "check": [r.opted_out for r in client.check(sender, [us, ca])],
                 "list": [r.recipient for r in client.list()],
-                "export": exported.getvalue().splitlines()[1:],
-                "audit": len(client.provider.ledger.audit(int(us[1:])).history),
             }
+        with optouts.Ledger.open(database) as ledger:
+            exported = io.StringIO()
+            export_csv(ledger, exported)
+            answers["export"] = exported.getvalue().splitlines()[1:]
+            answers["audit"] = len(ledger.audit(us).history)
+            answers["opted_out"] = ledger.opted_out(sender, [us, ca])
+        return answers
 
     def write():
         with optouts.Client("local", database=database) as client:
@@ -473,6 +647,7 @@ def test_a_read_only_ledger_is_read_by_a_user_who_cannot_write(shared_folder: Pa
         assert reads["list"] == [US]
         assert [row.split(",")[:3] for row in reads["export"]] == [[SENDER, US, "opted-out"]]
         assert reads["audit"] == 1
+        assert reads["opted_out"] == [True, False]
         refused = found[f"{case} write"]
         assert refused.startswith("error: the ledger at "), refused
         assert "is read-only" in refused

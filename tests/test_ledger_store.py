@@ -24,7 +24,7 @@ import attrs
 import pytest
 
 from optouts import Client
-from optouts.ledger import Change, LedgerStore, LocalProvider, SQLiteLedger
+from optouts.ledger import Change, Ledger, LedgerStore, SQLiteLedger
 from optouts.ledger._base import Held, iso_utc, takes
 from optouts.ledger._open import open_store
 from pgserver import fresh_schema
@@ -206,7 +206,7 @@ def another_writer(backend: Backend) -> Iterator[Callable[[str], None]]:
 def test_an_add_waiting_for_another_writer_is_timed_after_it(backend: Backend) -> None:
     """The time of an add or remove is read once it may write: never before another's."""
     backend.store.set_state(SENDER, {"US": [US_1]}, opted_out=True, source="csv", at=1_000)
-    with Client(LocalProvider(backend.store)) as client:
+    with Ledger(backend.store).client() as client:
         with ThreadPoolExecutor(1) as pool, another_writer(backend) as execute:
             removed = pool.submit(client.remove, SENDER, ["+12025550101"])
             time.sleep(0.3)  # the remove is waiting for the lock by now
@@ -523,7 +523,7 @@ def test_location_names_the_database(backend: Backend) -> None:
 def test_readable_views_show_e164_words_and_iso_times(backend: Backend) -> None:
     slack = timedelta(milliseconds=1)  # the views show milliseconds, rounded
     before = datetime.now(timezone.utc) - slack
-    client = Client(LocalProvider(backend.store))
+    client = Ledger(backend.store).client()
     client.add(SENDER, ["+12025550101"])
     client.remove(SENDER, ["+12025550101"])
     client.add(SENDER, ["+442079460000"])

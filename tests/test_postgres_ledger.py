@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 
 import optouts
-import optouts.ledger._provider as ledger_provider
 from optouts import Client, ConfigurationError, OptOutError, ProviderError
 from optouts._csvio import export_csv
 from optouts._retry import RetryPolicy
-from optouts.ledger import Change, LedgerStore, LocalProvider
+from optouts.ledger import Change, Ledger, LedgerStore
 from optouts.ledger._open import open_store
 from optouts.ledger._schema import SCHEMA_VERSION
 from optouts.testing import AnyClient, ProviderContract, blocking
@@ -68,9 +67,9 @@ def numbers(start: int, count: int, area: str = "202") -> list[str]:
     return [f"+1{area}{start + i:07d}" for i in range(count)]
 
 
-def ledger_of(client: Client) -> LedgerStore:
-    assert isinstance(client.provider, LocalProvider)
-    return client.provider.ledger
+def store_of(ledger: Ledger) -> LedgerStore:
+    """The store a ledger owns, for tests of the store itself."""
+    return ledger._store
 
 
 def create(url: str) -> None:
@@ -138,23 +137,23 @@ def test_reads_of_a_schema_without_the_tables_fail_and_create_nothing(
             schema,
         )
 
-    reads: dict[str, Callable[[Client], object]] = {
-        "check": lambda client: client.check(SENDER, [US]),
-        "list": lambda client: list(client.list()),
-        "export": lambda client: export_csv(client, io.StringIO()),
-        "audit": lambda client: ledger_of(client).audit(int(US[1:])),
-        "dry run": lambda client: optouts.sync("local", ["local"], ledger=client, dry_run=True),
+    reads: dict[str, Callable[[Ledger, Client], object]] = {
+        "check": lambda _, client: client.check(SENDER, [US]),
+        "list": lambda _, client: list(client.list()),
+        "export": lambda ledger, _: export_csv(ledger, io.StringIO()),
+        "audit": lambda ledger, _: ledger.audit(US),
+        "dry run": lambda ledger, _: optouts.sync("local", ["local"], ledger=ledger, dry_run=True),
     }
-    with Client("local", database=url) as client:
+    with Ledger.open(url) as ledger, ledger.client() as client:
         for name, read in reads.items():
             with pytest.raises(ConfigurationError) as raised:
-                read(client)
+                read(ledger, client)
             message = str(raised.value)
             assert f"no ledger tables in schema {schema}" in message, name
             assert "setting database, OPTOUTS_LOCAL_DATABASE" in message, name
         assert tables() == []
         created: list[str] = []
-        ledger_of(client).on_create = created.append
+        ledger.on_create = created.append
         assert client.add(SENDER, [US]).ok
         assert client.add(SENDER, [GB]).ok
         assert client.check(SENDER, [US])[0].opted_out is True
@@ -245,10 +244,9 @@ def test_every_password_parameter_is_masked(query: str, masked: str) -> None:
 
 
 def test_the_password_is_in_no_repr_or_error(url: str) -> None:
-    with Client("local", database=url) as client:
-        assert isinstance(client.provider, LocalProvider)
-        location = client.provider.ledger.location
-        texts = [repr(client.provider), repr(client), repr(client.provider.ledger)]
+    with Ledger.open(url) as ledger, ledger.client() as client:
+        location = ledger.location
+        texts = [repr(client.provider), repr(client), repr(ledger), repr(store_of(ledger))]
     userinfo, _, hosts = url.split("://", 1)[1].partition("@")
     if hosts and ":" in userinfo:  # the test URL has a password: only *** may show
         user = userinfo.split(":", 1)[0]
@@ -331,13 +329,13 @@ _WORKER = """
 import optouts
 from optouts.ledger import Change
 barrier.wait()
-with optouts.Client("local", database=database) as client:
+with optouts.Ledger.open(database) as ledger, ledger.client() as client:
     for chunk in chunks:
         result = client.add(sender, chunk)
         if not result.ok:
             raise SystemExit(f"failed: {result.failed[0]}")
     # both processes also record the same received changes, for a sender neither has yet
-    applied = client.provider.ledger.apply(
+    applied = ledger.record(
         [Change("+18005550199", int(r[1:]), True, "rc", 10) for r in shared]
     )
     print("applied", applied)
@@ -399,12 +397,11 @@ def test_two_processes_writing_at_once_lose_nothing(url: str, schema: str) -> No
 
 
 def test_ledger_is_safe_to_share_between_threads(url: str, schema: str) -> None:
-    ledger = open_store(url)
-    provider = ledger_provider.LocalProvider(ledger)
+    shared = Ledger(open_store(url))
     errors: list[BaseException] = []
 
     def work(offset: int) -> None:
-        client = Client(provider)  # not closed: closing would close the shared ledger
+        client = shared.client()  # its own client; closing it leaves the shared ledger open
         recipients = numbers(4_000_000 + offset * 1_000, 200)
         try:
             for _ in range(5):
@@ -412,6 +409,8 @@ def test_ledger_is_safe_to_share_between_threads(url: str, schema: str) -> None:
                 assert {r.opted_out for r in client.check(SENDER, recipients)} == {True}
         except BaseException as error:  # reported to the main thread below
             errors.append(error)
+        finally:
+            client.close()
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for thread in threads:
@@ -419,7 +418,7 @@ def test_ledger_is_safe_to_share_between_threads(url: str, schema: str) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    with Client(provider) as client:
+    with shared, shared.client() as client:
         assert len(list(client.list(page_size=10_000))) == 800
     assert len(history(schema)) == 800
 
@@ -462,10 +461,9 @@ def test_a_server_that_stays_away_is_a_retryable_error(
 
 
 def test_the_client_retries_through_a_lost_connection(url: str) -> None:
-    with Client("local", database=url, retry=RetryPolicy(backoff=0.01)) as client:
+    with Ledger.open(url) as ledger, ledger.client(retry=RetryPolicy(backoff=0.01)) as client:
         assert client.add(SENDER, [US]).ok
-        assert isinstance(client.provider, LocalProvider)
-        terminate(client.provider.ledger)
+        terminate(store_of(ledger))
         assert client.add(SENDER, [GB]).ok
         assert [r.opted_out for r in client.check(SENDER, [US, GB])] == [True, True]
 
@@ -494,7 +492,7 @@ def test_a_hundred_thousand_recipients_in_one_call(url: str, schema: str) -> Non
     recipients = numbers(1_000_000, 100_000)
     shuffled = [recipients[(i * 7_919) % 100_000] for i in range(100_000)]
     assert len(set(shuffled)) == 100_000
-    with Client("local", database=url) as client:
+    with Ledger.open(url) as ledger, ledger.client() as client:
         started = time.perf_counter()
         result = client.add(SENDER, shuffled)
         added = time.perf_counter() - started
@@ -504,11 +502,9 @@ def test_a_hundred_thousand_recipients_in_one_call(url: str, schema: str) -> Non
         checked = client.check(SENDER, shuffled)
         checking = time.perf_counter() - started
         assert {r.opted_out for r in checked} == {True}
-        assert isinstance(client.provider, LocalProvider)
-        ledger = client.provider.ledger
         changes = [Change(SENDER, int(r[1:]), False, "rc", 2**62) for r in shuffled]
         started = time.perf_counter()
-        assert ledger.apply(changes) == 100_000
+        assert ledger.record(changes) == 100_000
         applying = time.perf_counter() - started
     assert query(schema, "SELECT count(*) FROM optouts") == [(100_000,)]
     assert query(schema, "SELECT count(*) FROM history") == [(200_000,)]

@@ -42,18 +42,19 @@ class Vendors:
             retry=ONCE,
             max_concurrency=1,
         )
-        self.ledger = optouts.Client("local", database=database)
+        self.ledger = optouts.Ledger.open(database)
 
     def sync(self, **options: object) -> optouts.SyncSummary:
         return optouts.sync(
             self.source,
-            [self.target, self.ledger],
+            [self.target, "local"],
             ledger=self.ledger,
             **options,  # type: ignore[arg-type]
         )
 
     def ledger_opted_out(self, sender: str, recipients: list[str]) -> list[bool | None]:
-        return [item.opted_out for item in self.ledger.check(sender, recipients)]
+        with self.ledger.client() as client:
+            return [item.opted_out for item in client.check(sender, recipients)]
 
     def close(self) -> None:
         for client in (self.source, self.target, self.ledger):
@@ -115,7 +116,7 @@ def test_an_opt_in_reported_later_is_carried_too(vendors: Vendors) -> None:
 
 def test_an_undated_opt_in_never_undoes_another_sources_opt_out(vendors: Vendors) -> None:
     (number,) = numbers(1)
-    vendors.ledger.add(S1, [number])  # received some other way, e.g. STOP to another vendor
+    vendors.ledger.client().add(S1, [number])  # received another way, e.g. STOP to another vendor
     vendors.rc.put(S1, number, "OptIn")
     vendors.sync()
     assert vendors.ledger_opted_out(S1, [number]) == [True]
@@ -185,8 +186,7 @@ def test_a_sync_killed_while_pushing_finishes_next_time(vendors: Vendors) -> Non
 
 
 def test_a_dry_run_changes_nothing_and_shows_the_plan(vendors: Vendors) -> None:
-    assert isinstance(vendors.ledger.provider, optouts.ledger.LocalProvider)
-    vendors.ledger.provider.ledger.open(write=True)  # a plan needs a ledger: an empty one
+    vendors.ledger.require(write=True)  # a plan needs a ledger: an empty one
     opted = numbers(7)
     for n in opted:
         vendors.rc.put(S1, n)
@@ -199,7 +199,7 @@ def test_a_dry_run_changes_nothing_and_shows_the_plan(vendors: Vendors) -> None:
     assert by_target(plan)["local"].added == 7
     assert vendors.azure.requests == 0
     assert vendors.ledger_opted_out(S1, opted) == [False] * 7
-    assert list(vendors.ledger.list(status="all")) == []
+    assert list(vendors.ledger.client().list(status="all")) == []
 
 
 def test_account_wide_opt_outs_are_skipped_where_a_target_cannot_hold_them(
@@ -219,8 +219,7 @@ def test_the_ledger_remembers_when_each_vendor_confirmed(vendors: Vendors) -> No
     (number,) = numbers(1)
     vendors.rc.put(S1, number)
     vendors.sync()
-    assert isinstance(vendors.ledger.provider, optouts.ledger.LocalProvider)
-    trail = vendors.ledger.provider.ledger.audit(int(number[1:]))
+    trail = vendors.ledger.audit(number)
     assert [(s, t, out) for s, t, out, _ in trail.confirmations] == [
         (S1, "azure", True),
         (S1, "ringcentral", True),
@@ -260,8 +259,7 @@ def test_a_dry_run_plans_exactly_what_the_real_run_does(database: str, seed: int
     base = datetime(2026, 6, 1, tzinfo=timezone.utc)
     vendors = Vendors(database)
     try:
-        assert isinstance(vendors.ledger.provider, optouts.ledger.LocalProvider)
-        store = vendors.ledger.provider.ledger
+        ledger = vendors.ledger
         pool = [(sender, n) for sender in (S1, S2, "*") for n in numbers(6)]
         for sender, number in rng.sample(pool, 10):  # what the source lists
             when = base + timedelta(minutes=rng.randrange(5))
@@ -279,12 +277,12 @@ def test_a_dry_run_plans_exactly_what_the_real_run_does(database: str, seed: int
                 "US",
                 rng.random() < 0.7,
             )
-            store.apply([change])
+            ledger.record([change])
             if rng.random() < 0.5:  # and what Azure or RingCentral were told
                 target = rng.choice(["azure", "ringcentral"])
                 state = rng.random() < 0.5
-                store.confirm(target, sender, [change.recipient], opted_out=state, at=1)
-        targets: list[optouts.Client] = [vendors.target, vendors.ledger]
+                ledger.confirm(target, sender, [change.recipient], opted_out=state)
+        targets: list[optouts.Client | str] = [vendors.target, "local"]
         if seed % 3 == 0:  # the source as a target too: it is told only what it lacks
             targets.insert(0, vendors.source)
 

@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._client import AsyncClient, Client
 from ._config import Secret, Setting, Settings
+from ._csvio import ImportReport, export_csv, import_csv
 from ._errors import (
     AuthenticationError,
     ConfigurationError,
@@ -13,18 +14,33 @@ from ._errors import (
     OptOutError,
     ProviderError,
     RateLimited,
-    RecipientsFailed,
     UnsupportedOperation,
 )
-from ._handling import Handled, handle_event, handle_event_async
+from ._handling import (
+    Handled,
+    handle_event,
+    handle_event_async,
+    handle_inbound,
+    handle_inbound_async,
+)
 from ._hookspecs import hookimpl
-from ._models import BatchResult, Capability, OptOut, Outcome, Page, RecipientResult, Status
+from ._models import (
+    BatchResult,
+    Capability,
+    OptOut,
+    Outcome,
+    Page,
+    RecipientResult,
+    RecipientsFailed,
+    Status,
+)
 from ._numbers import normalize
 from ._plugins import ProviderInfo, providers
 from ._provider import Exchange, Note, Provider, Results, Sleep, StatusFilter
 from ._retry import RetryPolicy
 from ._sync import SyncSummary, TargetSummary, sync
 from ._urls import require_https
+from .ledger import AuditTrail, Ledger
 
 try:
     __version__ = version("optouts")
@@ -33,6 +49,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "AsyncClient",
+    "AuditTrail",
     "AuthenticationError",
     "BatchResult",
     "Capability",
@@ -40,9 +57,11 @@ __all__ = [
     "ConfigurationError",
     "Exchange",
     "Handled",
+    "ImportReport",
     "InvalidCursor",
     "InvalidNumber",
     "InvalidPayload",
+    "Ledger",
     "Note",
     "OptOut",
     "OptOutError",
@@ -66,9 +85,13 @@ __all__ = [
     "TargetSummary",
     "UnsupportedOperation",
     "__version__",
+    "export_csv",
     "handle_event",
     "handle_event_async",
+    "handle_inbound",
+    "handle_inbound_async",
     "hookimpl",
+    "import_csv",
     "normalize",
     "providers",
     "require_https",

@@ -15,23 +15,20 @@ import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import attrs
 import click
 from rich.console import Console
 from rich.table import Table
 
+from ._cli_options import Options
 from ._client import Client
 from ._csvio import export_csv, import_csv
 from ._errors import ConfigurationError, printable
 from ._numbers import normalize
 from ._sync import SyncSummary, sync
 from ._terminal import cell
-from .ledger import LocalProvider
-
-if TYPE_CHECKING:
-    from .cli import _Options
+from .ledger import Ledger
 
 __all__ = ["register"]
 
@@ -41,33 +38,14 @@ def _when(micros: int) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _ledger(options: _Options) -> Client:
-    """The local ledger, whichever provider the other commands are configured for."""
-    settings = options.settings if options.provider in (None, "local") else {}
-    return announcing(
-        Client("local", config=options.config, default_region=options.default_region, **settings)
-    )
-
-
-def announcing(client: Client) -> Client:
-    """``client``, its ledger (if it is the ledger) saying on stderr when a write creates it."""
-    if isinstance(client.provider, LocalProvider):
-        client.provider.ledger.on_create = _announce
-    return client
-
-
-def _announce(where: str) -> None:
-    click.echo(f"optouts: created a new ledger at {printable(where)}", err=True)
-
-
 @click.command(name="sync")
 @click.option("--source", required=True, help="Provider to read every record from (must list).")
 @click.option("--target", "targets", multiple=True, required=True, help="Provider to update.")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.pass_obj
-def sync_command(options: _Options, source: str, targets: tuple[str, ...], dry_run: bool) -> int:
+def sync_command(options: Options, source: str, targets: tuple[str, ...], dry_run: bool) -> int:
     """Carry opt-outs from SOURCE to every TARGET through the ledger (resumable)."""
-    with _ledger(options) as ledger:
+    with options.ledger() as ledger:
         summary = sync(source, list(targets), ledger=ledger, dry_run=dry_run)
     _print_summary(options.output, summary)
     return 0 if summary.ok else 1
@@ -106,17 +84,22 @@ def _print_summary(output: str, summary: SyncSummary) -> None:
     show_default=True,
 )
 @click.pass_obj
-def export_command(options: _Options, sender: str | None, status: str) -> int:
+def export_command(options: Options, sender: str | None, status: str) -> int:
     """Write every record as CSV (sender,recipient,status,source,updated_at) to stdout."""
-    with options.client() as client:
-        export_csv(client, sys.stdout, sender=sender, status=status)
+    with _ledger_or_client(options) as target:
+        export_csv(target, sys.stdout, sender=sender, status=status)
     return 0
+
+
+def _ledger_or_client(options: Options) -> Ledger | Client:
+    """Imports and exports work on the ledger itself (times and sources kept), else a vendor."""
+    return options.ledger() if options.uses_ledger() else options.client()
 
 
 @click.command(name="import")
 @click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
 @click.pass_obj
-def import_command(options: _Options, path: str) -> int:
+def import_command(options: Options, path: str) -> int:
     """Record every row of a CSV file (or - for stdin); bad lines are listed, never fatal."""
     # Bytes that are not UTF-8 come through as surrogates, so the rows holding them are
     # reported one by one instead of stopping the import.
@@ -132,9 +115,9 @@ def import_command(options: _Options, path: str) -> int:
     except OSError as exc:
         raise click.UsageError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        with options.client() as client:
+        with _ledger_or_client(options) as target:
             name = "stdin" if path == "-" else Path(path).name
-            report = import_csv(client, handle, source=f"import:{name}")
+            report = import_csv(target, handle, source=f"import:{name}")
     except ValueError as exc:
         raise ConfigurationError(f"{path}: {exc}") from None
     finally:
@@ -157,12 +140,11 @@ def import_command(options: _Options, path: str) -> int:
 @click.command(name="audit")
 @click.argument("recipient")
 @click.pass_obj
-def audit_command(options: _Options, recipient: str) -> int:
+def audit_command(options: Options, recipient: str) -> int:
     """Show what the ledger knows of RECIPIENT: state per sender, history, vendor confirmations."""
     number = normalize(recipient, options.default_region)
-    with _ledger(options) as ledger:
-        assert isinstance(ledger.provider, LocalProvider)
-        trail = ledger.provider.ledger.audit(int(number[1:]))
+    with options.ledger() as ledger:
+        trail = ledger.audit(number)
     if options.output == "json":
         click.echo(
             json.dumps(

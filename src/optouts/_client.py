@@ -16,9 +16,8 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -35,15 +34,10 @@ from ._models import (
     Row,
     Status,
 )
-from ._numbers import normalize, normalize_sender
+from ._numbers import normalize_sender
 from ._plugins import get_provider_class
 from ._provider import Exchange, Provider, Results, StatusFilter
 from ._retry import RetryPolicy, is_retryable, retry_items, with_retry
-
-if TYPE_CHECKING:
-    from ._handling import Handled
-    from .inbound import InboundMessage
-    from .keywords import Keywords
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -177,20 +171,6 @@ class _ClientCore:
             return failed(chunk, error)
         raise error
 
-    def _inbound(
-        self, sender: str, recipient: str, text: str, received_at: datetime | None
-    ) -> InboundMessage:
-        """A text received on this provider's number, numbers normalised, timed now if not."""
-        from .inbound import InboundMessage
-
-        return InboundMessage(
-            sender=normalize_sender(sender, self.default_region),
-            recipient=normalize(recipient, self.default_region),
-            text=text,
-            received_at=received_at or datetime.now(timezone.utc),
-            provider=self.provider.name,
-        )
-
     @staticmethod
     def _assemble(batch: Batch, done: Iterable[Answered], stats: Stats) -> list[Row]:
         answers: dict[str, Row] = {}
@@ -225,19 +205,6 @@ async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
         task.cancel()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _keywords(config: ConfigFile) -> Keywords:
-    """The default keywords with the keywords_* settings applied."""
-    from .keywords import Keywords
-
-    def words(kind: str) -> tuple[str, ...]:
-        return core_setting(f"keywords_{kind}", None, config) or ()
-
-    custom = Keywords.default().with_custom(
-        opt_out=words("opt_out"), opt_in=words("opt_in"), help=words("help")
-    )
-    return custom.without(*words("drop"))
 
 
 def _retry_policy(config: ConfigFile) -> RetryPolicy:
@@ -425,33 +392,6 @@ class Client(_ClientCore):
     def _run(self, job: Exchange[Any], stats: Stats) -> Any:
         return run_sync(job, self._http, self.provider.auth, stats)
 
-    def handle_inbound(
-        self,
-        sender: str,
-        recipient: str,
-        text: str,
-        *,
-        targets: Sequence[Client | str] = (),
-        received_at: datetime | None = None,
-        keywords: Keywords | None = None,
-    ) -> Handled:
-        """Act on a text ``recipient`` sent to our number ``sender``.
-
-        A STOP (or START) is recorded in the local ledger with when it was received, then
-        carried to each of ``targets``; anything else is only classified (see
-        ``Handled.classification.likely_revocation`` for texts a person should review).
-        Keywords are the defaults plus the ``keywords_*`` settings unless given.
-        """
-        from ._handling import handle_event
-        from .ledger import LocalProvider
-
-        message = self._inbound(sender, recipient, text, received_at)
-        keywords = keywords or _keywords(self._config_file)
-        if isinstance(self.provider, LocalProvider):
-            return handle_event(self, message, targets=targets, keywords=keywords)
-        with Client("local", config=self.config_path) as ledger:
-            return handle_event(ledger, message, targets=targets, keywords=keywords)
-
     def list_page(
         self,
         sender: str | None = None,
@@ -553,30 +493,6 @@ class AsyncClient(_ClientCore):
     async def check(self, sender: str, recipients: Iterable[str]) -> BatchResult:
         """Whether each recipient opted out of ``sender``: True, False, or None (unknown)."""
         return await self._collect("check", sender, recipients)
-
-    async def handle_inbound(
-        self,
-        sender: str,
-        recipient: str,
-        text: str,
-        *,
-        targets: Sequence[AsyncClient | str] = (),
-        received_at: datetime | None = None,
-        keywords: Keywords | None = None,
-    ) -> Handled:
-        """Act on a text ``recipient`` sent to our number ``sender`` (see Client.handle_inbound).
-
-        The ledger's work runs in a thread; the targets are told concurrently.
-        """
-        from ._handling import handle_event_async, open_async
-        from .ledger import LocalProvider
-
-        message = self._inbound(sender, recipient, text, received_at)
-        keywords = keywords or _keywords(self._config_file)
-        if isinstance(self.provider, LocalProvider):
-            return await handle_event_async(self, message, targets=targets, keywords=keywords)
-        async with await open_async("local", self.config_path) as ledger:
-            return await handle_event_async(ledger, message, targets=targets, keywords=keywords)
 
     def stream(
         self, operation: Operation, sender: str, recipients: Iterable[str]

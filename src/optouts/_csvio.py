@@ -9,14 +9,15 @@ A cell that a spreadsheet would run as a formula (one starting ``=``, ``+``, ``-
 tab or carriage return) is written with a leading ``'``, and read back without it; numbers
 in E.164 (``+`` and digits) are left as they are.
 
-Into the ledger, records keep their source and time and the newer state wins, so
-importing the same file twice changes nothing. Into a vendor, they become add and
-remove calls (the vendor keeps its own times).
+Into a ``Ledger``, records keep their source and time and the newer state wins, so
+importing the same file twice changes nothing. Into a vendor's ``Client`` (any client,
+``ledger.client()`` too), they become add and remove calls, which keep no times.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
@@ -28,7 +29,8 @@ from ._client import Client
 from ._csvparse import HEADER, Window, columns_of, guarded, parse
 from ._errors import OptOutError
 from ._models import Capability, Status
-from .ledger import Change, LocalProvider
+from ._numbers import normalize_sender
+from .ledger import Change, Ledger
 from .ledger._base import TextRow
 
 __all__ = ["HEADER", "ImportReport", "export_csv", "import_csv"]
@@ -81,28 +83,28 @@ class _Tally:
 
 
 def export_csv(
-    client: Client, out: TextIO, *, sender: str | None = None, status: str = "all"
+    source: Ledger | Client, out: TextIO, *, sender: str | None = None, status: str = "all"
 ) -> int:
     """Write every record (of ``sender``) as CSV; returns how many were written.
 
-    The ledger hands over rows already as text (no model object per row); other
-    providers go through ``client.list``.
+    A ledger hands over rows already as text (no model object per row); a client goes
+    through ``client.list``.
     """
     writer = csv.writer(out, lineterminator="\n")
     count = 0
-    if isinstance(client.provider, LocalProvider):
-        wanted, state, size, _ = client._page_args(sender, status, _EXPORT_PAGE, None)
-        opted_out = None if state is None else state is Status.OPTED_OUT
-        store = client.provider.ledger
+    if isinstance(source, Ledger):
+        wanted = None if sender is None else normalize_sender(sender)
         # asked for before the header is written: a ledger that is not there writes nothing
-        pages = store.text_pages(sender=wanted, opted_out=opted_out, size=size)
+        pages = source.rows(sender=wanted, opted_out=_opted_out(status))
         writer.writerow(HEADER)
         for rows in pages:
             writer.writerows(_guarded_sources(rows))
             count += len(rows)
         return count
+    records = iter(source.list(sender, status=status))
+    first = next(records, None)  # asked for before the header: a refusal writes nothing
     writer.writerow(HEADER)
-    for record in client.list(sender, status=status):
+    for record in itertools.chain([first] if first is not None else [], records):
         when = record.updated_at
         writer.writerow(
             (
@@ -117,6 +119,16 @@ def export_csv(
     return count
 
 
+def _opted_out(status: str) -> bool | None:
+    """The ledger's filter for an export's ``status``: all, opted-out or opted-in."""
+    if status == "all":
+        return None
+    try:
+        return Status(status) is Status.OPTED_OUT
+    except ValueError:
+        raise ValueError(f"status must be opted-out, opted-in or all, not {status!r}") from None
+
+
 def _guarded_sources(rows: list[TextRow]) -> list[TextRow]:
     """The ledger's rows with their sources guarded; the other cells are its own (E.164, a
     short code or ``*``, a state, a time). A page holds few distinct sources, so each is
@@ -128,16 +140,17 @@ def _guarded_sources(rows: list[TextRow]) -> list[TextRow]:
 
 
 def import_csv(
-    client: Client,
+    target: Ledger | Client,
     lines: Iterable[str],
     *,
     source: str = _DEFAULT_SOURCE,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Read CSV ``lines`` and record every good row through ``client``; bad lines are reported.
+    """Read CSV ``lines`` and record every good row in ``target``; bad lines are reported.
 
     ``source`` is recorded for rows whose source column is empty; name the file, so that an
-    undated opt-in of one file cannot undo an opt-out that another file reported.
+    undated opt-in of one file cannot undo an opt-out that another file reported. Numbers
+    without a country code are read in the client's ``default_region`` (a ledger has none).
     """
     reader = csv.reader(lines)
     try:
@@ -145,22 +158,22 @@ def import_csv(
     except StopIteration:
         return ImportReport(0, 0, 1, ((1, "empty file: expected a header line"),))
     columns = columns_of(header)
-    local = client.provider if isinstance(client.provider, LocalProvider) else None
+    ledger = target if isinstance(target, Ledger) else None
     windows = parse(
         reader,
         columns,
-        region=client.default_region,
+        region=None if isinstance(target, Ledger) else target.default_region,
         default_source=source,
-        now=LocalProvider.now,
-        size=_LEDGER_WINDOW if local is not None else _VENDOR_WINDOW,
-        keep_lines=local is None,
+        now=Ledger.now,
+        size=_LEDGER_WINDOW if ledger is not None else _VENDOR_WINDOW,
+        keep_lines=ledger is None,
     )
-    if local is not None:
-        return _into_ledger(local, windows, progress)
+    if isinstance(target, Ledger):
+        return _into_ledger(target, windows, progress)
     tally = _Tally()
     for window in windows:
         rows = tally.read(window)
-        took, refused = _into_vendor(client, window)
+        took, refused = _into_vendor(target, window)
         tally.applied += took
         tally.refuse(refused)
         if progress:
@@ -169,7 +182,7 @@ def import_csv(
 
 
 def _into_ledger(
-    provider: LocalProvider, windows: Iterator[Window], progress: Callable[[int], None] | None
+    ledger: Ledger, windows: Iterator[Window], progress: Callable[[int], None] | None
 ) -> ImportReport:
     """Each window is one transaction; the store may write one while the next is parsed."""
     tally = _Tally()
@@ -180,7 +193,7 @@ def _into_ledger(
             sizes.append(tally.read(window))
             yield window.changes
 
-    for applied in provider.ledger.apply_all(changes()):
+    for applied in ledger.record_batches(changes()):
         tally.applied += applied
         rows = sizes.popleft()
         if progress:

@@ -7,6 +7,7 @@
     ├── InvalidPayload            a vendor's webhook body is not the documented shape
     ├── InvalidCursor             a paging cursor this provider did not hand out
     ├── RecipientsFailed          raised on demand by BatchResult.raise_for_failures()
+    │                             (defined beside BatchResult, in _models)
     └── ProviderError             the vendor answered with an error (status, code, request id)
         ├── AuthenticationError   credentials refused, or the feature is not enabled
         └── RateLimited           the vendor asked us to slow down (retry_after seconds)
@@ -22,11 +23,6 @@ to show on a terminal.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._models import RecipientResult
 
 __all__ = [
     "AuthenticationError",
@@ -37,7 +33,6 @@ __all__ = [
     "OptOutError",
     "ProviderError",
     "RateLimited",
-    "RecipientsFailed",
     "UnsupportedOperation",
 ]
 
@@ -126,18 +121,6 @@ class InvalidPayload(OptOutError, ValueError):
 
 class InvalidCursor(OptOutError, ValueError):
     """A paging cursor that was not produced by this provider."""
-
-
-class RecipientsFailed(OptOutError):
-    """Some recipients of a batch failed; ``failed`` holds their results."""
-
-    def __init__(self, failed: Sequence[RecipientResult]) -> None:
-        self.failed = tuple(failed)
-        first = self.failed[0] if self.failed else None
-        detail = (
-            f"; first: {clip(first.recipient)}: {clip(str(first.error), _REASON)}" if first else ""
-        )
-        super().__init__(f"{len(self.failed)} recipient(s) failed{detail}")
 
 
 class ProviderError(OptOutError):

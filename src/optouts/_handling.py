@@ -4,6 +4,10 @@ A STOP that reaches one vendor binds the business on all of them (US rule: withi
 business days), so an inbound keyword or a vendor's consent notification is recorded in
 the ledger first (the proof of when it was received) and then carried to each target,
 whose acceptance is confirmed in the ledger like a sync's.
+
+Targets are open clients or provider names. A long-running process passes open clients,
+so that every event shares one vendor session and one rate-limit pacer; a name opens a
+client for this one event (configured from the ledger's optouts.toml) and closes it after.
 """
 
 from __future__ import annotations
@@ -12,21 +16,27 @@ import asyncio
 import os
 from collections.abc import Sequence
 from contextlib import AsyncExitStack, ExitStack
-from datetime import datetime
+from datetime import datetime, timezone
 
 import attrs
 
 from ._client import AsyncClient, Client
-from ._errors import ConfigurationError, OptOutError
+from ._config import core_setting, load_config_file
+from ._errors import OptOutError
 from ._models import BatchResult, Capability
-from ._numbers import country_of
-from ._sync import TargetSummary
+from ._numbers import country_of, normalize, normalize_sender
+from ._sync import LEDGER, TargetSummary
 from .inbound import ConsentEvent, InboundMessage
 from .keywords import Classification, Intent, Keywords
-from .ledger import Change, LedgerStore, LocalProvider
-from .ledger._base import micros_of
+from .ledger import Change, Ledger, micros_of
 
-__all__ = ["Handled", "handle_event", "handle_event_async"]
+__all__ = [
+    "Handled",
+    "handle_event",
+    "handle_event_async",
+    "handle_inbound",
+    "handle_inbound_async",
+]
 
 
 @attrs.frozen
@@ -43,48 +53,50 @@ class Handled:
 
 
 def handle_event(
-    ledger: Client,
+    ledger: Ledger,
     event: InboundMessage | ConsentEvent,
     *,
     targets: Sequence[Client | str] = (),
     keywords: Keywords | None = None,
 ) -> Handled:
-    """Record ``event`` in ``ledger`` and carry it to ``targets`` (clients or provider names)."""
-    handled = _receive(_store(ledger), event, keywords)
+    """Record ``event`` in ``ledger`` and carry it to ``targets`` (open clients or names)."""
+    handled = _receive(_checked(ledger), event, keywords)
     if not handled.recorded or handled.opted_out is None:
         # The ledger knew it already, or knew of something newer: vendors hear nothing from
         # this event (a sync carries whatever they have not confirmed).
         return handled
     with ExitStack() as opened:
         summaries = [
-            _carry(_store(ledger), _client(target, ledger, opened), event, handled.opted_out)
+            _recorded(handled.opted_out)
+            if target == LEDGER
+            else _carry(ledger, _client(target, ledger, opened), event, handled.opted_out)
             for target in targets
         ]
     return attrs.evolve(handled, targets=tuple(summaries))
 
 
 async def handle_event_async(
-    ledger: AsyncClient,
+    ledger: Ledger,
     event: InboundMessage | ConsentEvent,
     *,
     targets: Sequence[AsyncClient | str] = (),
     keywords: Keywords | None = None,
 ) -> Handled:
     """``handle_event`` for asyncio: the ledger's work runs in a thread, targets concurrently."""
-    store = _store(ledger)
-    handled = await asyncio.to_thread(_receive, store, event, keywords)
+    handled = await asyncio.to_thread(_receive, _checked(ledger), event, keywords)
     if not handled.recorded or handled.opted_out is None:
         return handled
     opted_out = handled.opted_out
+    vendors = [target for target in targets if target != LEDGER]
     async with AsyncExitStack() as opened:
-        clients = [await _async_client(target, ledger, opened) for target in targets]
+        clients = [await _async_client(target, ledger, opened) for target in vendors]
         # Every target finishes (none is left writing after an error is raised); then the
         # first unexpected error, if any, is raised.
         outcomes = await asyncio.gather(
-            *(_carry_async(store, client, event, opted_out) for client in clients),
+            *(_carry_async(ledger, client, event, opted_out) for client in clients),
             return_exceptions=True,
         )
-    summaries: list[TargetSummary] = []
+    summaries: list[TargetSummary] = [_recorded(opted_out) for t in targets if t == LEDGER]
     for client, outcome in zip(clients, outcomes, strict=True):
         if isinstance(outcome, asyncio.CancelledError):
             # this target alone was cancelled (the caller's cancellation raises above)
@@ -96,16 +108,95 @@ async def handle_event_async(
     return attrs.evolve(handled, targets=tuple(summaries))
 
 
-def _store(ledger: Client | AsyncClient) -> LedgerStore:
-    if not isinstance(ledger.provider, LocalProvider):
-        raise ConfigurationError(
-            "inbound handling records in the local ledger, the record of proof"
+def handle_inbound(
+    ledger: Ledger,
+    sender: str,
+    recipient: str,
+    text: str,
+    *,
+    via: str = "api",
+    targets: Sequence[Client | str] = (),
+    received_at: datetime | None = None,
+    keywords: Keywords | None = None,
+    default_region: str | None = None,
+) -> Handled:
+    """Act on a text ``recipient`` sent to our number ``sender``, received through ``via``.
+
+    A STOP (or START) is recorded in the ledger with when it was received, then carried to
+    each of ``targets``; anything else is only classified (see
+    ``Handled.classification.likely_revocation`` for texts a person should review).
+    Keywords are the defaults plus the ``keywords_*`` settings unless given.
+    """
+    message = _message(sender, recipient, text, via, received_at, default_region)
+    keywords = keywords or configured_keywords(ledger.config_path)
+    return handle_event(ledger, message, targets=targets, keywords=keywords)
+
+
+async def handle_inbound_async(
+    ledger: Ledger,
+    sender: str,
+    recipient: str,
+    text: str,
+    *,
+    via: str = "api",
+    targets: Sequence[AsyncClient | str] = (),
+    received_at: datetime | None = None,
+    keywords: Keywords | None = None,
+    default_region: str | None = None,
+) -> Handled:
+    """``handle_inbound`` for asyncio; the targets are told concurrently."""
+    message = _message(sender, recipient, text, via, received_at, default_region)
+    keywords = keywords or configured_keywords(ledger.config_path)
+    return await handle_event_async(ledger, message, targets=targets, keywords=keywords)
+
+
+def _message(
+    sender: str,
+    recipient: str,
+    text: str,
+    via: str,
+    received_at: datetime | None,
+    region: str | None,
+) -> InboundMessage:
+    """A text received on our number, numbers normalised, timed now if not."""
+    return InboundMessage(
+        sender=normalize_sender(sender, region),
+        recipient=normalize(recipient, region),
+        text=text,
+        received_at=received_at or datetime.now(timezone.utc),
+        provider=via,
+    )
+
+
+def configured_keywords(config: str | os.PathLike[str] | None) -> Keywords:
+    """The default keywords with the ``keywords_*`` settings applied."""
+    found = load_config_file(config)
+
+    def words(kind: str) -> tuple[str, ...]:
+        return core_setting(f"keywords_{kind}", None, found) or ()
+
+    custom = Keywords.default().with_custom(
+        opt_out=words("opt_out"), opt_in=words("opt_in"), help=words("help")
+    )
+    return custom.without(*words("drop"))
+
+
+def _recorded(opted_out: bool) -> TargetSummary:
+    """The ledger named as a target (``"local"``): it holds the change already."""
+    return TargetSummary(LEDGER, added=int(opted_out), removed=int(not opted_out))
+
+
+def _checked(ledger: Ledger) -> Ledger:
+    if not isinstance(ledger, Ledger):
+        raise TypeError(
+            "inbound handling records in the ledger, the record of proof: pass an "
+            f"optouts.Ledger, not {type(ledger).__name__}"
         )
-    return ledger.provider.ledger
+    return ledger
 
 
 def _receive(
-    store: LedgerStore, event: InboundMessage | ConsentEvent, keywords: Keywords | None
+    ledger: Ledger, event: InboundMessage | ConsentEvent, keywords: Keywords | None
 ) -> Handled:
     """Record the event in the ledger; ``recorded`` says whether vendors must hear of it."""
     classification = None
@@ -120,7 +211,7 @@ def _receive(
         wanted = event.opted_out
         at = event.at
         source = event.provider if event.source is None else f"{event.provider}:{event.source}"
-    micros = micros_of(at) if at else LocalProvider.now()
+    micros = micros_of(at) if at else Ledger.now()
     change = Change(
         event.sender,
         int(event.recipient[1:]),
@@ -130,19 +221,19 @@ def _receive(
         country_of(event.recipient),
         at is not None,
     )
-    recorded = store.apply([change]) > 0
-    held = bool(store.opted_out([event.sender], [change.recipient]))
+    recorded = ledger.record([change]) > 0
+    (held,) = ledger.opted_out(event.sender, [event.recipient])
     return Handled(held, recorded, classification)
 
 
-def _client(target: Client | str, ledger: Client, opened: ExitStack) -> Client:
+def _client(target: Client | str, ledger: Ledger, opened: ExitStack) -> Client:
     if isinstance(target, Client):
         return target
     return opened.enter_context(Client(target, config=ledger.config_path))
 
 
 async def _async_client(
-    target: AsyncClient | str, ledger: AsyncClient, opened: AsyncExitStack
+    target: AsyncClient | str, ledger: Ledger, opened: AsyncExitStack
 ) -> AsyncClient:
     if isinstance(target, AsyncClient):
         return target
@@ -174,7 +265,7 @@ def _close_orphan(opening: asyncio.Future[AsyncClient]) -> None:
 
 
 def _carry(
-    store: LedgerStore, target: Client, event: InboundMessage | ConsentEvent, opted_out: bool
+    ledger: Ledger, target: Client, event: InboundMessage | ConsentEvent, opted_out: bool
 ) -> TargetSummary:
     skipped = _cannot(target, opted_out)
     if skipped is not None:
@@ -183,11 +274,11 @@ def _carry(
         result = (target.add if opted_out else target.remove)(event.sender, [event.recipient])
     except OptOutError as error:
         return TargetSummary(target.provider.name, failed=1, notes=(str(error),))
-    return _confirmed(store, target, event, opted_out, result)
+    return _confirmed(ledger, target, event, opted_out, result)
 
 
 async def _carry_async(
-    store: LedgerStore, target: AsyncClient, event: InboundMessage | ConsentEvent, opted_out: bool
+    ledger: Ledger, target: AsyncClient, event: InboundMessage | ConsentEvent, opted_out: bool
 ) -> TargetSummary:
     skipped = _cannot(target, opted_out)
     if skipped is not None:
@@ -197,7 +288,7 @@ async def _carry_async(
         result = await call(event.sender, [event.recipient])
     except OptOutError as error:
         return TargetSummary(target.provider.name, failed=1, notes=(str(error),))
-    return await asyncio.to_thread(_confirmed, store, target, event, opted_out, result)
+    return await asyncio.to_thread(_confirmed, ledger, target, event, opted_out, result)
 
 
 def _cannot(target: Client | AsyncClient, opted_out: bool) -> TargetSummary | None:
@@ -209,7 +300,7 @@ def _cannot(target: Client | AsyncClient, opted_out: bool) -> TargetSummary | No
 
 
 def _confirmed(
-    store: LedgerStore,
+    ledger: Ledger,
     target: Client | AsyncClient,
     event: InboundMessage | ConsentEvent,
     opted_out: bool,
@@ -221,7 +312,7 @@ def _confirmed(
     if not item.ok:
         return TargetSummary(name, failed=1, requests=result.requests, notes=(item.error or "",))
     recipient = int(event.recipient[1:])
-    store.confirm(name, event.sender, [recipient], opted_out=opted_out, at=LocalProvider.now())
+    ledger.confirm(name, event.sender, [recipient], opted_out=opted_out)
     return TargetSummary(
         name, added=int(opted_out), removed=int(not opted_out), requests=result.requests
     )

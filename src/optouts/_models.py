@@ -10,7 +10,7 @@ from typing import Any, ClassVar, overload
 
 import attrs
 
-from ._errors import RecipientsFailed
+from ._errors import OptOutError, clip
 
 __all__ = [
     "BatchResult",
@@ -19,9 +19,26 @@ __all__ = [
     "Outcome",
     "Page",
     "RecipientResult",
+    "RecipientsFailed",
     "Row",
     "Status",
 ]
+
+
+_REASON = 200
+"""Characters of a vendor's reason an error message keeps."""
+
+
+class RecipientsFailed(OptOutError):
+    """Some recipients of a batch failed; ``failed`` holds their results."""
+
+    def __init__(self, failed: Sequence[RecipientResult]) -> None:
+        self.failed = tuple(failed)
+        first = self.failed[0] if self.failed else None
+        detail = (
+            f"; first: {clip(first.recipient)}: {clip(str(first.error), _REASON)}" if first else ""
+        )
+        super().__init__(f"{len(self.failed)} recipient(s) failed{detail}")
 
 
 class Status(str, enum.Enum):

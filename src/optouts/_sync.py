@@ -1,35 +1,19 @@
-"""Carry opt-outs from a vendor that can list them to every other vendor, through the ledger.
-
-The ledger is the hub. A sync first *pulls*: it lists every record of the source and
-records each change in the ledger, newer state winning (see ``ledger.Change``), and notes
-that the source holds those states. Then it *pushes*: each target gets the states it has
-not confirmed yet, and each batch the target accepts is confirmed in the ledger. Targets
-that cannot list (Azure) are therefore told exactly what changed since their last sync.
-
-Both phases keep their progress in the ledger, so an interrupted sync (a killed process,
-a vendor outage) is finished by the next run: the pull resumes from its last page, and
-the push re-sends only what no target confirmed. A second run with nothing new sends
-nothing but the source's list pages.
-
-A sync writes, so it creates a ledger that does not exist yet; a dry run only reads, so
-without a ledger it fails like any read, before the source is asked for anything.
-"""
-
 from __future__ import annotations
 
 import logging
+import pickle
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import timezone
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
 from ._client import Client
 from ._errors import (
     AuthenticationError,
-    ConfigurationError,
     InvalidCursor,
     InvalidNumber,
     OptOutError,
@@ -38,15 +22,14 @@ from ._errors import (
 )
 from ._models import Capability, OptOut
 from ._numbers import country_of, normalize, normalize_sender
-from ._rehearsal import Rehearsal
-from .ledger import Change, LedgerStore, LocalProvider
-from .ledger._base import micros_of
+from .ledger import Change, Ledger, micros_of
 
 __all__ = ["SyncSummary", "TargetSummary", "sync"]
 
 logger = logging.getLogger("optouts")
 
-_PENDING_PAGE = 10_000
+LEDGER = "local"
+"""The name that means the ledger itself, as a source or a target."""
 _SHOWN = 5
 """Rows a dry run shows per target."""
 
@@ -113,115 +96,128 @@ def _change(record: OptOut, source: str, now: int) -> Change:
     )
 
 
-def _store(ledger: Client) -> LedgerStore:
-    if not isinstance(ledger.provider, LocalProvider):
-        raise ConfigurationError(
-            f"sync needs the local ledger as its hub, not provider {ledger.provider.name!r}"
-        )
-    return ledger.provider.ledger
-
-
 def sync(
     source: Client | str,
     targets: Sequence[Client | str],
     *,
-    ledger: Client | None = None,
+    ledger: Ledger | None = None,
     dry_run: bool = False,
     progress: Callable[[str, int], None] | None = None,
 ) -> SyncSummary:
     """Pull every record of ``source`` into the ledger, then push unconfirmed states to ``targets``.
 
-    Providers may be given by name (configured from the environment and optouts.toml) or as
-    clients; ``ledger`` defaults to the configured ``local`` provider. ``progress(phase,
-    count)`` is called as pages and batches complete. With ``dry_run`` nothing is changed
-    anywhere: the summary says what would be sent, and a ledger that does not exist is a
-    ``ConfigurationError`` (a plan against an empty one would be a guess).
+    Vendors may be given by name (opened for this sync, configured from the environment and
+    the ledger's optouts.toml) or as open clients, which keep their session and pacing
+    across calls; ``"local"`` names the ledger itself. ``ledger`` defaults to
+    ``Ledger.from_settings()``. ``progress(phase, count)`` is called as pages and batches
+    complete. With ``dry_run`` nothing is changed anywhere: the summary says what would be
+    sent, and a ledger that does not exist is a ``ConfigurationError``.
     """
+    if ledger is not None and not isinstance(ledger, Ledger):
+        raise TypeError(f"ledger must be an optouts.Ledger, not {type(ledger).__name__}")
     with ExitStack() as opened:
-        config = ledger.config_path if ledger is not None else None
+        hub = ledger if ledger is not None else opened.enter_context(Ledger.from_settings())
 
-        def client(value: Client | str) -> Client:
+        def client(value: Client | str) -> Client | None:
             if isinstance(value, Client):
                 return value
-            return opened.enter_context(Client(value, config=config))
+            if value == LEDGER:
+                return None
+            return opened.enter_context(Client(value, config=hub.config_path))
 
-        hub = ledger if ledger is not None else client("local")
-        if isinstance(source, str) and source == hub.provider.name:
-            source_client = hub
-        else:
-            source_client = client(source)
-        target_clients = [
-            hub if isinstance(t, str) and t == hub.provider.name else client(t) for t in targets
-        ]
-        return _sync(source_client, target_clients, hub, dry_run, progress)
+        return _sync(client(source), [client(t) for t in targets], hub, dry_run, progress)
 
 
 def _sync(
-    source: Client,
-    targets: Sequence[Client],
-    ledger: Client,
+    source: Client | None,
+    targets: Sequence[Client | None],
+    ledger: Ledger,
     dry_run: bool,
     progress: Callable[[str, int], None] | None,
 ) -> SyncSummary:
+    """``None`` as source or target is the ledger itself."""
     started = time.perf_counter()
-    store = _store(ledger)
-    store.open(write=not dry_run)  # a plan needs the ledger; a sync creates it if missing
-    hub = ledger.provider.name
-    if (
-        Capability.LIST not in source.provider.capabilities
-        and source.provider is not ledger.provider
-    ):
+    if source is not None and Capability.LIST not in source.provider.capabilities:
         raise source.provider.unsupported(Capability.LIST)
-    rehearsal = None
-    if dry_run:
-        keep_listed = any(t.provider.name == source.provider.name for t in targets)
-        rehearsal = Rehearsal(store, source=source.provider.name, keep_listed=keep_listed)
-    try:
-        pulled = _Pull(source, store, rehearsal, progress)
-        if source.provider is not ledger.provider:
-            pulled.run()
+    pull = _Pull(source, progress) if source is not None else None
+
+    def push(into: Ledger) -> list[TargetSummary]:
         summaries = []
         for target in targets:
-            if target.provider is ledger.provider or target.provider.name == hub:
-                summaries.append(pulled.ledger_summary(hub))
-                continue
-            summaries.append(_Push(target, store, rehearsal, progress).run())
-    finally:
-        if rehearsal is not None:
-            rehearsal.close()
+            if target is None:  # the ledger as a target: what the pull recorded in it
+                out, back = (pull.recorded_out, pull.recorded_in) if pull else (0, 0)
+                summaries.append(TargetSummary(LEDGER, added=out, removed=back))
+            else:
+                summaries.append(_Push(target, into, dry_run, progress).run())
+        return summaries
+
+    if dry_run:
+        ledger.require()  # a plan needs the ledger: an empty one would be a guess
+        with _Spool() as spool:
+            if pull is not None:
+                spool.fill(pull.listing(ledger))  # the slow part, outside the rehearsal
+            with ledger.rehearsal() as scratch:
+                if pull is not None:
+                    for changes, cursor in spool:
+                        pull.take(scratch, changes, cursor)
+                summaries = push(scratch)
+    else:
+        ledger.require(write=True)
+        if pull is not None:
+            for changes, cursor in pull.listing(ledger):
+                pull.take(ledger, changes, cursor)
+        summaries = push(ledger)
     return SyncSummary(
-        source=source.provider.name,
-        listed=pulled.listed,
-        recorded=pulled.recorded,
-        source_requests=pulled.requests,
+        source=LEDGER if source is None else source.provider.name,
+        listed=0 if pull is None else pull.listed,
+        recorded=0 if pull is None else pull.recorded,
+        source_requests=0 if pull is None else pull.requests,
         targets=tuple(summaries),
         dry_run=dry_run,
         seconds=time.perf_counter() - started,
     )
 
 
-class _Pull:
-    """Lists the source page by page into the ledger, checkpointing the cursor."""
+class _Spool:
+    """A dry run's listed pages in a private temporary file, read back in order: a first
+    dry run over millions of records needs no more memory than one page."""
 
-    def __init__(
-        self,
-        client: Client,
-        store: LedgerStore,
-        rehearsal: Rehearsal | None,
-        progress: Callable[[str, int], None] | None,
-    ) -> None:
+    def __init__(self) -> None:
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="optouts-dry-run-")  # noqa: SIM115 - closed by __exit__
+        self._pages = 0
+
+    def __enter__(self) -> _Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def fill(self, pages: Iterable[tuple[list[Change], str | None]]) -> None:
+        for page in pages:
+            pickle.dump(page, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._pages += 1
+
+    def __iter__(self) -> Iterator[tuple[list[Change], str | None]]:
+        self._file.seek(0)
+        for _ in range(self._pages):
+            changes, cursor = pickle.load(self._file)  # our own file, written above
+            yield changes, cursor
+
+
+class _Pull:
+    """Lists the source page by page; each page is recorded in the ledger and checkpointed."""
+
+    def __init__(self, client: Client, progress: Callable[[str, int], None] | None) -> None:
         self.client = client
-        self.store = store
-        self.rehearsal = rehearsal
-        """Set in a dry run: changes are taken there, never written."""
         self.progress = progress
         self.name = client.provider.name
         self.key = f"pull:{self.name}:cursor"
         self.listed = self.requests = self.unusable = 0
         self.recorded_out = self.recorded_in = 0
 
-    def run(self) -> None:
-        cursor = self.store.get_state(self.key)  # a dry run resumes where the real run would
+    def listing(self, ledger: Ledger) -> Iterator[tuple[list[Change], str | None]]:
+        """Each page's changes with the cursor after it, from the ledger's checkpoint on."""
+        cursor = ledger.checkpoint(self.key)  # a dry run resumes where the real run would
         seen: set[str] = set()
         if cursor:
             logger.info("resuming the listing of %s from its checkpoint", self.name)
@@ -237,7 +233,6 @@ class _Pull:
                 cursor = None
                 continue
             self.requests += 1
-            self._take(page.items)
             if page.next_cursor is not None and page.next_cursor in seen:
                 raise ProviderError(
                     f"{self.name} returned a page cursor it had already returned",
@@ -245,16 +240,15 @@ class _Pull:
                 )
             seen.add(page.next_cursor or "")
             cursor = page.next_cursor
-            if self.rehearsal is None:
-                self.store.put_state(self.key, cursor)
+            yield self._changes(page.items), cursor
             if self.progress:
                 self.progress("listed", len(page.items))
             if cursor is None:
                 return
 
-    def _take(self, records: Sequence[OptOut]) -> None:
+    def _changes(self, records: Sequence[OptOut]) -> list[Change]:
         self.listed += len(records)
-        now = LocalProvider.now()
+        now = Ledger.now()
         changes = []
         for record in records:
             try:
@@ -262,13 +256,12 @@ class _Pull:
             except InvalidNumber as error:
                 self.unusable += 1
                 logger.warning("skipping a record %s listed: %s", self.name, error)
-        if self.rehearsal is not None:
-            self.rehearsal.take(changes)
-            self.recorded_out = self.rehearsal.recorded_out
-            self.recorded_in = self.rehearsal.recorded_in
-            return
-        self.recorded_out += self.store.apply([c for c in changes if c.opted_out])
-        self.recorded_in += self.store.apply([c for c in changes if not c.opted_out])
+        return changes
+
+    def take(self, ledger: Ledger, changes: list[Change], cursor: str | None) -> None:
+        """Record one page's changes, note that the source holds them, keep the cursor."""
+        self.recorded_out += ledger.record([c for c in changes if c.opted_out])
+        self.recorded_in += ledger.record([c for c in changes if not c.opted_out])
         # The source holds these states: it must not be sent them back as a target. A pair
         # listed twice holds the state listed last.
         held_by_source = {(c.sender, c.recipient): c.opted_out for c in changes}
@@ -276,15 +269,12 @@ class _Pull:
         for (sender, recipient), opted_out in held_by_source.items():
             by_state.setdefault((sender, opted_out), []).append(recipient)
         for (sender, opted_out), recipients in by_state.items():
-            self.store.confirm(self.name, sender, recipients, opted_out=opted_out, at=now)
+            ledger.confirm(self.name, sender, recipients, opted_out=opted_out)
+        ledger.set_checkpoint(self.key, cursor)
 
     @property
     def recorded(self) -> int:
         return self.recorded_out + self.recorded_in
-
-    def ledger_summary(self, hub: str) -> TargetSummary:
-        """The ledger as a target: what the pull recorded in it."""
-        return TargetSummary(hub, added=self.recorded_out, removed=self.recorded_in)
 
 
 def _cursor_refused(error: Exception) -> bool:
@@ -298,14 +288,14 @@ class _Push:
     def __init__(
         self,
         client: Client,
-        store: LedgerStore,
-        rehearsal: Rehearsal | None,
+        ledger: Ledger,
+        dry_run: bool,
         progress: Callable[[str, int], None] | None,
     ) -> None:
         self.client = client
-        self.store = store
-        self.rehearsal = rehearsal
-        """Set in a dry run: the sends are planned from it and only counted."""
+        self.ledger = ledger
+        self.dry_run = dry_run
+        """In a dry run the sends are only counted (against a rehearsal of the ledger)."""
         self.progress = progress
         self.name = client.provider.name
         self.counts: dict[str, int] = {"added": 0, "removed": 0, "skipped": 0, "failed": 0}
@@ -315,18 +305,8 @@ class _Push:
         self.notes: list[str] = []
 
     def run(self) -> TargetSummary:
-        if self.rehearsal is not None:
-            for sender, opted_out, recipients in self.rehearsal.pending(self.name):
-                self._send(sender, opted_out, recipients)
-        else:
-            after: tuple[int, int] | None = None
-            while rows := self.store.pending(self.name, after=after, limit=_PENDING_PAGE):
-                groups: dict[tuple[str, bool], list[int]] = {}
-                for _, sender, recipient, state in rows:
-                    groups.setdefault((sender, bool(state)), []).append(recipient)
-                for (sender, wanted), recipients in groups.items():
-                    self._send(sender, wanted, recipients)
-                after = (rows[-1][0], rows[-1][2])
+        for sender, opted_out, recipients in self.ledger.pending(self.name):
+            self._send(sender, opted_out, recipients)
         return TargetSummary(
             self.name,
             added=self.counts["added"],
@@ -345,7 +325,7 @@ class _Push:
         if capability not in self.client.provider.capabilities:
             self._skip(recipients, f"{self.name} cannot {action}")
             return
-        if self.rehearsal is not None:
+        if self.dry_run:
             refusal = self.client.provider.refuses(action, sender)
             if refusal is not None:
                 self._skip(recipients, str(refusal))
@@ -377,8 +357,7 @@ class _Push:
         accepted = [r for r, item in zip(recipients, result, strict=True) if item.ok]
         failed = len(recipients) - len(accepted)
         if accepted:
-            now = LocalProvider.now()
-            self.store.confirm(self.name, sender, accepted, opted_out=opted_out, at=now)
+            self.ledger.confirm(self.name, sender, accepted, opted_out=opted_out)
         self.counts["added" if opted_out else "removed"] += len(accepted)
         self.counts["failed"] += failed
         if failed:

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import IO, Any
 
-import attrs
 import click
 from rich.console import Console
 from rich.progress import (
@@ -38,7 +37,8 @@ from rich.table import Table
 from rich.text import Text
 
 from . import _cli_ledger
-from ._client import Client, Operation
+from ._cli_options import Options
+from ._client import Operation
 from ._csvparse import guarded
 from ._errors import (
     ConfigurationError,
@@ -61,27 +61,6 @@ _NUMBER_FIELDS = frozenset({"sender", "recipient"})
 _FLAGS = {None: "", True: "true", False: "false"}
 """How CSV writes a flag that may be unknown."""
 _PROGRESS_STEP = 1_000
-
-
-@attrs.define
-class _Options:
-    provider: str | None
-    config: str | None
-    output: str
-    settings: dict[str, Any]
-    default_region: str | None
-    max_concurrency: int | None
-
-    def client(self) -> Client:
-        return _cli_ledger.announcing(
-            Client(
-                self.provider,
-                config=self.config,
-                default_region=self.default_region,
-                max_concurrency=self.max_concurrency,
-                **self.settings,
-            )
-        )
 
 
 def _parse_settings(
@@ -136,7 +115,7 @@ def cli(
     max_concurrency: int | None,
 ) -> None:
     """Manage SMS opt-out lists across vendors through one interface."""
-    ctx.obj = _Options(provider, config, output, settings, default_region, max_concurrency)
+    ctx.obj = Options(provider, config, output, settings, default_region, max_concurrency)
 
 
 def _recipient_options(command: Any) -> Any:
@@ -157,7 +136,7 @@ def _recipient_options(command: Any) -> Any:
 @cli.command()
 @_recipient_options
 @click.pass_obj
-def add(options: _Options, sender: str, recipients: tuple[str, ...], files: tuple[str, ...]) -> int:
+def add(options: Options, sender: str, recipients: tuple[str, ...], files: tuple[str, ...]) -> int:
     """Opt recipients out of messages from a sender."""
     return _run_batch(options, "add", sender, recipients, files)
 
@@ -166,7 +145,7 @@ def add(options: _Options, sender: str, recipients: tuple[str, ...], files: tupl
 @_recipient_options
 @click.pass_obj
 def remove(
-    options: _Options, sender: str, recipients: tuple[str, ...], files: tuple[str, ...]
+    options: Options, sender: str, recipients: tuple[str, ...], files: tuple[str, ...]
 ) -> int:
     """Opt recipients back in to messages from a sender."""
     return _run_batch(options, "remove", sender, recipients, files)
@@ -176,14 +155,14 @@ def remove(
 @_recipient_options
 @click.pass_obj
 def check(
-    options: _Options, sender: str, recipients: tuple[str, ...], files: tuple[str, ...]
+    options: Options, sender: str, recipients: tuple[str, ...], files: tuple[str, ...]
 ) -> int:
     """Tell whether each recipient opted out of a sender."""
     return _run_batch(options, "check", sender, recipients, files)
 
 
 def _run_batch(
-    options: _Options,
+    options: Options,
     operation: Operation,
     sender: str,
     recipients: tuple[str, ...],
@@ -371,7 +350,7 @@ class _ResultWriter:
     "--page-size", type=int, help="Records per request (default: the provider's largest)."
 )
 @click.pass_obj
-def list_(options: _Options, sender: str | None, status: str, page_size: int | None) -> int:
+def list_(options: Options, sender: str | None, status: str, page_size: int | None) -> int:
     """List opt-out records, every page."""
     with options.client() as client:
         records = client.list(sender, status=status, page_size=page_size)
@@ -427,7 +406,7 @@ def _csvcell(name: str, value: object) -> object:
 
 @cli.command(name="providers")
 @click.pass_obj
-def providers_(options: _Options) -> int:
+def providers_(options: Options) -> int:
     """Show the installed providers and what each can do."""
     installed = providers()
     operations = ("add", "remove", "check", "list")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Protocol
 
@@ -99,6 +100,11 @@ class LedgerStore(Protocol):
         create, before work starts (a dry run, a sync)."""
 
     def close(self) -> None: ...
+
+    def rehearse(self) -> AbstractContextManager[LedgerStore]:
+        """A second store over the same ledger, its own connection, inside one transaction
+        that is rolled back when the block ends: each write in it is a savepoint. A dry run
+        runs the real code against it. The ledger must exist (else ``ConfigurationError``)."""
 
     def set_state(
         self,

@@ -164,6 +164,8 @@ class PostgresLedger:
         self._sender_ids: dict[str, int] = {}
         self._fresh: dict[str, int] | None = None
         self._closed = False
+        self._rehearsing = False
+        """Inside ``rehearse``: a lost connection loses the rehearsal, never reconnects."""
         self._schema = ""
         self._version = 0
         """The schema version found (0: no tables yet), or SCHEMA_VERSION once migrated."""
@@ -211,6 +213,12 @@ class PostgresLedger:
         if self._closed:
             raise ProviderError(f"the ledger at {self.location} is closed", provider="local")
         if self._conn.closed or self._conn.broken:
+            if self._rehearsing:
+                raise ProviderError(
+                    f"ledger database {self.location}: the connection of a dry run was lost",
+                    provider="local",
+                    retryable=True,
+                )
             self._conn.close()
             try:
                 self._conn = self._connect()
@@ -301,6 +309,29 @@ class PostgresLedger:
         with self._lock:
             self._closed = True
             self._conn.close()
+
+    @contextlib.contextmanager
+    def rehearse(self) -> Iterator[PostgresLedger]:
+        """A second store on its own connection, inside one transaction rolled back at the end
+        (each write in it becomes a savepoint). Rows it writes stay locked until then, so
+        writers of the same pairs wait: keep the block short."""
+        self.open()  # a rehearsal needs the ledger: missing tables fail as any read does
+        twin = PostgresLedger(self.url, connect_timeout=self._connect_timeout)
+        try:
+            with twin._lock:
+                conn = twin._connection()
+                twin._ready(conn, write=False)
+                outer = conn.transaction(force_rollback=True)
+                outer.__enter__()
+                twin._rehearsing = True
+            try:
+                yield twin
+            finally:
+                with twin._lock:
+                    if not conn.closed:
+                        outer.__exit__(None, None, None)
+        finally:
+            twin.close()
 
     def _read(self, work: Callable[[Cursor], T], *, snapshot: bool = False) -> T:
         """Run ``work`` outside a transaction (autocommit: each statement sees the latest), or

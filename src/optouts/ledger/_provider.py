@@ -1,13 +1,13 @@
-"""Provider ``local``: the ledger behind the same interface as any vendor.
+"""Provider ``local``: a ``Ledger`` behind the same interface as any vendor.
 
 It needs no account and answers from its own records, so its ``check`` is always definite:
 a pair it has no opt-out for is not opted out. A ``*`` sender's opt-out counts for every
 sender, as RingCentral's account-wide opt-outs do.
 
-That is only true of a ledger that exists: ``check``, ``list`` (and an export, an audit, a
-sync's dry run) on a ledger that is not there raise ``ConfigurationError`` instead of
-answering from an empty one, while ``add`` and ``remove`` create it. The store applies
-that rule (see ``_base``), since the provider is made before the operation is known.
+That is only true of a ledger that exists: ``check`` and ``list`` on a ledger that is not
+there raise ``ConfigurationError`` instead of answering from an empty one, while ``add``
+and ``remove`` create it. The store applies that rule (see ``_base``), since the provider
+is made before the operation is known.
 """
 
 from __future__ import annotations
@@ -15,29 +15,21 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from pathlib import Path
 from typing import ClassVar
 
 from .._config import Setting, Settings
 from .._errors import InvalidCursor
 from .._models import Capability, OptOut, Outcome, Page, Status
 from .._numbers import WILDCARD, country_of
-from .._paths import user_data_dir
 from .._provider import Exchange, Provider, Results, StatusFilter
-from ._base import LedgerStore, Row, datetime_of, now_micros
+from ._base import LedgerStore, Row, datetime_of
 from ._open import open_store
+from ._settings import LEDGER_SETTINGS, database_of
 
 __all__ = ["LocalProvider"]
 
 _CURSOR_PREFIX = "l1:"
 _INT64 = 2**63
-
-
-def _database_path(value: object) -> str:
-    text = str(value).strip()
-    if not text:
-        raise ValueError("empty path")
-    return text if text == ":memory:" or "://" in text else str(Path(text).expanduser())
 
 
 class LocalProvider(Provider):
@@ -51,38 +43,22 @@ class LocalProvider(Provider):
     default_page_size: ClassVar[int] = 100
     blocking: ClassVar[bool] = True
     default_concurrency: ClassVar[int] = 1
-    settings: ClassVar[tuple[Setting, ...]] = (
-        Setting(
-            "database",
-            "path of the SQLite ledger file (default: ledger.db in the user data folder), "
-            "or a postgresql:// URL",
-            parse=_database_path,
-            secret=True,  # a database URL may carry a password
-        ),
-        Setting("source", "source recorded for changes made through this client", default="api"),
-    )
+    settings: ClassVar[tuple[Setting, ...]] = LEDGER_SETTINGS
 
-    def __init__(self, ledger: LedgerStore, *, source: str = "api") -> None:
-        self.ledger = ledger
+    def __init__(self, store: LedgerStore, *, source: str = "api", owned: bool = True) -> None:
+        self._store = store
         self.source = source
+        self._owned = owned
+        """Whether closing the client closes the store (not when a ``Ledger`` lends it)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalProvider:
-        return cls(open_store(cls.database_of(settings)), source=settings["source"])
-
-    @staticmethod
-    def database_of(settings: Settings) -> str:
-        """The database the settings name: the ``database`` setting, else the default file."""
         given = settings["database"]
-        return given.reveal() if given else str(user_data_dir() / "ledger.db")
+        database = database_of(given.reveal() if given else None)
+        return cls(open_store(database), source=settings["source"])
 
     def __repr__(self) -> str:
-        return f"<LocalProvider database={self.ledger.location!r}>"
-
-    @staticmethod
-    def now() -> int:
-        """The ledger's clock: microseconds since the Unix epoch."""
-        return now_micros()
+        return f"<LocalProvider database={self._store.location!r}>"
 
     def add(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
         return self._set(sender, recipients, opted_out=True)
@@ -100,13 +76,13 @@ class LocalProvider(Provider):
             if group is None:
                 group = by_country[country] = []
             group.append(int(r[1:]))
-        self.ledger.set_state(sender, by_country, opted_out=opted_out, source=self.source)
+        self._store.set_state(sender, by_country, opted_out=opted_out, source=self.source)
         return dict.fromkeys(recipients, Outcome.OPTED_OUT if opted_out else Outcome.NOT_OPTED_OUT)
 
     def check(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
         digits = [int(r[1:]) for r in recipients]
         senders = [sender] if sender == WILDCARD else [sender, WILDCARD]
-        found = self.ledger.opted_out(senders, digits)
+        found = self._store.opted_out(senders, digits)
         yes, no = Outcome.OPTED_OUT, Outcome.NOT_OPTED_OUT
         return {r: yes if d in found else no for r, d in zip(recipients, digits, strict=True)}
         yield  # pragma: no cover - makes this an exchange
@@ -114,7 +90,7 @@ class LocalProvider(Provider):
     def list_page(
         self, sender: str | None, status: StatusFilter, page_size: int, cursor: str | None
     ) -> Exchange[Page]:
-        rows = self.ledger.page(
+        rows = self._store.page(
             sender=sender,
             opted_out=None if status is None else status is Status.OPTED_OUT,
             after=_decode_cursor(cursor) if cursor else None,
@@ -127,7 +103,8 @@ class LocalProvider(Provider):
         yield  # pragma: no cover - makes this an exchange
 
     def close(self) -> Exchange[None]:
-        self.ledger.close()
+        if self._owned:
+            self._store.close()
         return
         yield  # pragma: no cover - makes this an exchange
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -103,6 +105,17 @@ WHERE o.opted_out = 1
 """
 
 
+_COMMITTED = ("BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",))
+_REHEARSED = ("SAVEPOINT write", "RELEASE write", ("ROLLBACK TO write", "RELEASE write"))
+"""How a write starts, ends and is undone: its own transaction, or a savepoint of a
+rehearsal's transaction (which is rolled back as a whole at the end)."""
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write the ledger file and its folder (for the -wal)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
 class _Prepared(NamedTuple):
     """A batch of changes as the merge statement reads it."""
 
@@ -150,6 +163,8 @@ class SQLiteLedger:
         self._alone: Stamp | None = None
         """For a connection reading the file alone (immutable): the file it read."""
         self._closed = False
+        self._rehearsing = False
+        """Inside ``rehearse``: each write is a savepoint of the one outer transaction."""
         if self.path == ":memory:":  # nothing on disk to invent: ready to write at once
             self._connection(write=True)
         elif self._file.exists():
@@ -208,18 +223,60 @@ class SQLiteLedger:
         """One write transaction; sender ids it created are remembered only once committed."""
         with self._lock:
             db = self._connection(write=True)
-            db.execute("BEGIN IMMEDIATE")
+            begin, commit, undo = _REHEARSED if self._rehearsing else _COMMITTED
+            db.execute(begin)
             self._uncommitted = {}
             try:
                 yield db
-                db.execute("COMMIT")
+                db.execute(commit)
             except BaseException:
                 if db.in_transaction:
-                    db.execute("ROLLBACK")
+                    for statement in undo:
+                        db.execute(statement)
                 raise
             finally:
                 created, self._uncommitted = self._uncommitted, {}
             self._sender_ids.update(created)
+
+    @contextmanager
+    def rehearse(self) -> Iterator[SQLiteLedger]:
+        """A second store on its own connection, in a transaction rolled back at the end.
+
+        It holds the write lock from start to end (``BEGIN IMMEDIATE``): other writers
+        wait, readers do not. A ledger this process may not write (a read-only file or
+        folder) and an in-memory one are rehearsed on a private copy instead.
+        """
+        self.open()  # a rehearsal needs the ledger: a missing one fails as any read does
+        with ExitStack() as cleanup:
+            if self.path == ":memory:" or not _writable(self._file):
+                path = cleanup.enter_context(self._private_copy())
+            else:
+                path = str(self._file)
+            twin = SQLiteLedger(path, busy_timeout=self._busy_timeout)
+            cleanup.callback(twin.close)
+            with twin._lock:
+                db = twin._connection(write=True)
+                db.execute("BEGIN IMMEDIATE")
+                twin._rehearsing = True
+            try:
+                yield twin
+            finally:
+                with twin._lock:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+
+    @contextmanager
+    def _private_copy(self) -> Iterator[str]:
+        """A copy of the ledger in a private temporary file, deleted at the end."""
+        with tempfile.TemporaryDirectory(prefix="optouts-rehearsal-") as folder:
+            path = str(Path(folder) / "ledger.db")
+            copy = sqlite3.connect(path)
+            try:
+                with self._reading() as db:
+                    db.backup(copy)
+            finally:
+                copy.close()
+            yield path
 
     def _sender_id(self, db: sqlite3.Connection, sender: str, create: bool) -> int | None:
         known = self._sender_ids.get(sender)

@@ -219,12 +219,22 @@ def _enable_wal(db: sqlite3.Connection, busy_timeout: float) -> None:
 
 
 def _migrate(db: sqlite3.Connection, path: str) -> bool:
-    """Create or upgrade the tables in one transaction; whether there were none before."""
+    """Create or upgrade the tables in one transaction; whether there were none before.
+
+    A ledger already at this version is left as it is: opening one to write (a dry run's
+    rehearsal, say) must change nothing in the file.
+    """
     db.execute("BEGIN IMMEDIATE")
     try:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise _newer(path, version)
+        if version == SCHEMA_VERSION:
+            # Nothing to do: a write that is rolled back proves the file may be written
+            # (a read-only one fails here, clearly) and leaves nothing in it.
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("ROLLBACK")
+            return False
         for statement in STATEMENTS:
             db.execute(statement)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
