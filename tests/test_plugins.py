@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 import optouts
+import optouts.inbound
 from fakevendor import KEY, Backend, FakeVendor, Plugin
 from optouts import Capability, ConfigurationError, _plugins
 from optouts.ledger import LocalProvider
@@ -100,3 +101,28 @@ def test_a_broken_plugin_does_not_take_the_others_down(
 def test_unknown_provider_names_the_installed_ones() -> None:
     with pytest.raises(ConfigurationError, match="unknown provider 'nope'; installed: .*local"):
         optouts.Client("nope")
+
+
+def test_load_plugins_variable_restricts_webhook_formats(
+    fresh_registry: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = {ep.name for ep in importlib.metadata.entry_points(group="optouts")}
+    if not {"azure", "ringcentral"} <= installed:
+        pytest.skip("optouts-azure and optouts-ringcentral are not both installed")
+    monkeypatch.setenv("OPTOUTS_LOAD_PLUGINS", "optouts-ringcentral")
+    assert list(optouts.inbound.parsers()) == ["ringcentral"]
+    with pytest.raises(ConfigurationError, match="install optouts-azure.*installed: ringcentral"):
+        optouts.inbound.parse("azure", b"[]")
+
+
+def test_an_unknown_webhook_format_names_the_plugins_that_failed(
+    fresh_registry: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = importlib.metadata.EntryPoint(
+        name="broken", value="optouts_no_such_module", group="optouts"
+    )
+    monkeypatch.setattr("importlib.metadata.entry_points", lambda group: [broken])
+    with caplog.at_level(logging.WARNING, logger="optouts"):
+        assert dict(optouts.inbound.parsers()) == {}
+    with pytest.raises(ConfigurationError, match="installed: none; plugin 'broken' failed"):
+        optouts.inbound.parse("acme", b"{}")

@@ -1,4 +1,5 @@
-"""The hooks a plugin can implement: bring providers, and serve emulators of their vendors."""
+"""The hooks a plugin can implement: bring providers, read their vendors' webhooks, and serve
+emulators of their vendors."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import click
 import pluggy
 
 from ._provider import Provider
+from ._webhooks import InboundParser
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -18,6 +20,11 @@ hookimpl = pluggy.HookimplMarker("optouts")
 @hookspec
 def register_providers(register: Callable[[type[Provider]], None]) -> None:
     """Register provider classes by calling ``register(ProviderClass)`` for each."""
+
+
+@hookspec
+def register_inbound_parsers(register: Callable[[InboundParser], None]) -> None:
+    """Register webhook formats by calling ``register(InboundParser(...))`` for each."""
 
 
 @hookspec

@@ -21,12 +21,14 @@ from . import _hookspecs
 from ._errors import ConfigurationError
 from ._models import Capability
 from ._provider import Provider
+from ._webhooks import InboundParser
 
 __all__ = [
     "DEFAULT_PLUGINS",
     "ProviderInfo",
     "get_plugin_manager",
     "get_provider_class",
+    "inbound_parsers",
     "provider_classes",
     "providers",
 ]
@@ -91,6 +93,29 @@ def provider_classes() -> Mapping[str, type[Provider]]:
         found[name] = provider_class
 
     get_plugin_manager().hook.register_providers(register=register)
+    return dict(sorted(found.items()))
+
+
+def inbound_parsers() -> Mapping[str, InboundParser]:
+    """Every registered webhook format by name; two with one name is an error."""
+    found: dict[str, InboundParser] = {}
+
+    def register(parser: InboundParser) -> None:
+        if not isinstance(parser, InboundParser):
+            raise ConfigurationError(
+                f"register_inbound_parsers was handed {type(parser).__name__}, "
+                "not an optouts.inbound.InboundParser"
+            )
+        known = found.get(parser.name)
+        if known is not None and known != parser:
+            raise ConfigurationError(
+                f"two plugins register a webhook format named {parser.name!r}: "
+                f"{known.module} and {parser.module}; "
+                "restrict OPTOUTS_LOAD_PLUGINS or uninstall one"
+            )
+        found[parser.name] = parser
+
+    get_plugin_manager().hook.register_inbound_parsers(register=register)
     return dict(sorted(found.items()))
 
 

@@ -17,6 +17,10 @@ change in any release (a test of optouts fails when an in-tree provider does):
   saying how long it was: a vendor's 1 MB error page must not become a 1 MB message.
 
 The shared contract suite is ``optouts.testing``; emulator serving is ``optouts.emulators``.
+A plugin that reads its vendor's webhooks registers an ``optouts.inbound.InboundParser``
+from ``register_inbound_parsers`` and builds it with the helpers of ``optouts.inbound``
+(``load_json``, ``each_object``, ``read_number``, ``read_timestamp``, ``get_header``,
+``shown``), which keep every parser's promise: a malformed body is ``InvalidPayload``.
 """
 
 from __future__ import annotations

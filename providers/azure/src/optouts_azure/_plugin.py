@@ -1,4 +1,5 @@
-"""Registers the ``azure`` provider and the ``optouts emulate azure`` command with optouts.
+"""Registers the ``azure`` provider, the ``azure`` webhook format (Event Grid SMS) and the
+``optouts emulate azure`` command with optouts.
 
 The command's options live here; the emulator and uvicorn load only when it runs, so a client
 that finds the provider through this module never imports them.
@@ -14,7 +15,9 @@ from typing import cast
 import click
 
 import optouts
+from optouts.inbound import InboundParser
 
+from ._inbound import FORMAT
 from ._knobs import DEFAULT_ACCESS_KEY, FAULTS, RANDOM_FAULTS, Fault
 from ._provider import AzureProvider
 
@@ -31,6 +34,11 @@ class _QuietDrops(logging.Filter):
 @optouts.hookimpl
 def register_providers(register: Callable[[type[optouts.Provider]], None]) -> None:
     register(AzureProvider)
+
+
+@optouts.hookimpl
+def register_inbound_parsers(register: Callable[[InboundParser], None]) -> None:
+    register(FORMAT)
 
 
 @click.command("azure")

@@ -1,4 +1,5 @@
-"""Registers the ``ringcentral`` provider and the ``optouts emulate ringcentral`` command.
+"""Registers the ``ringcentral`` provider, the ``ringcentral`` webhook format (consent
+notifications) and the ``optouts emulate ringcentral`` command.
 
 The command's options live here; the emulator and uvicorn load only when it runs, so a client
 that finds the provider through this module never imports them.
@@ -13,7 +14,9 @@ import click
 
 import optouts
 from optouts import Provider
+from optouts.inbound import InboundParser
 
+from ._inbound import FORMAT
 from ._provider import RingCentralProvider
 
 if TYPE_CHECKING:
@@ -23,6 +26,11 @@ if TYPE_CHECKING:
 @optouts.hookimpl
 def register_providers(register: Callable[[type[Provider]], None]) -> None:
     register(RingCentralProvider)
+
+
+@optouts.hookimpl
+def register_inbound_parsers(register: Callable[[InboundParser], None]) -> None:
+    register(FORMAT)
 
 
 def _rate_limit(_: click.Context, __: click.Parameter, value: str) -> RateLimit:
