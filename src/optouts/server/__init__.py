@@ -1,0 +1,1 @@
+"""``optouts serve``: the always-on opt-out service (``pip install 'optouts[server]'``)."""
