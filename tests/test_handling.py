@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import optouts
-from optouts.inbound import parse_azure_event_grid, parse_ringcentral_notification
+from optouts.inbound import ConsentEvent, parse_azure_event_grid, parse_ringcentral_notification
 from optouts.keywords import Intent, Keywords
 from optouts.testing import BlockingASGITransport
 from optouts_azure import AzureEmulator
@@ -466,3 +466,42 @@ async def test_async_a_target_cancelled_on_its_own_is_reported_failed(
         (1, 0, ()),
     ]
     await stopped.aclose()
+
+
+# Time is never taken on trust
+
+
+def consent(opted_out: bool, at: datetime | None, provider: str = "ringcentral") -> ConsentEvent:
+    return ConsentEvent(
+        sender=OURS, recipient=CONSUMER, opted_out=opted_out, at=at, provider=provider
+    )
+
+
+def test_a_forged_opt_in_dated_9999_never_blocks_a_later_stop(setup: Setup) -> None:
+    forged = consent(False, datetime(9999, 1, 1, tzinfo=timezone.utc))
+    optouts.handle_event(setup.ledger, consent(True, None, "azure"))
+    assert optouts.handle_event(setup.ledger, forged).opted_out is True  # undated: no override
+    ((_, _, _, _, _, last),) = setup.ledger.audit(CONSUMER).current
+    assert last < optouts.ledger.micros_of(datetime(2100, 1, 1, tzinfo=timezone.utc))
+    stop = optouts.handle_inbound(setup.ledger, OURS, CONSUMER, "STOP")
+    assert (stop.opted_out, stop.recorded) == (True, True)
+    assert setup.state() is True
+
+
+def test_a_future_dated_opt_in_counts_from_when_it_was_received(setup: Setup) -> None:
+    """An opt-in dated a little ahead (a vendor clock running fast) is recorded as received,
+    so a STOP received after it still wins."""
+    ahead = datetime.now(timezone.utc) + timedelta(minutes=2)
+    assert optouts.handle_event(setup.ledger, consent(False, ahead)).opted_out is False
+    ((_, out, _, _, _, last),) = setup.ledger.audit(CONSUMER).current
+    assert not out
+    assert last <= optouts.Ledger.now()
+    assert optouts.handle_inbound(setup.ledger, OURS, CONSUMER, "STOP").opted_out is True
+
+
+def test_an_opt_out_dated_beyond_the_skew_is_recorded_when_received(setup: Setup) -> None:
+    far = datetime.now(timezone.utc) + timedelta(days=3)
+    before = optouts.Ledger.now()
+    assert optouts.handle_event(setup.ledger, consent(True, far)).opted_out is True
+    ((_, _, _, _, _, last),) = setup.ledger.audit(CONSUMER).current
+    assert before <= last <= optouts.Ledger.now()

@@ -28,7 +28,7 @@ from ._numbers import country_of, normalize, normalize_sender
 from ._sync import LEDGER, TargetSummary
 from .inbound import ConsentEvent, InboundMessage
 from .keywords import Classification, Intent, Keywords
-from .ledger import Change, Ledger, micros_of
+from .ledger import Change, Ledger, micros_of, trusted_time
 
 __all__ = [
     "Handled",
@@ -211,7 +211,9 @@ def _receive(
         wanted = event.opted_out
         at = event.at
         source = event.provider if event.source is None else f"{event.provider}:{event.source}"
-    micros = micros_of(at) if at else Ledger.now()
+    micros, dated = trusted_time(
+        micros_of(at) if at else None, opted_out=wanted, received=Ledger.now()
+    )
     change = Change(
         event.sender,
         int(event.recipient[1:]),
@@ -219,7 +221,7 @@ def _receive(
         source,
         micros,
         country_of(event.recipient),
-        at is not None,
+        dated,
     )
     recorded = ledger.record([change]) > 0
     (held,) = ledger.opted_out(event.sender, [event.recipient])

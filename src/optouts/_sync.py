@@ -22,7 +22,7 @@ from ._errors import (
 )
 from ._models import Capability, OptOut
 from ._numbers import country_of, normalize, normalize_sender
-from .ledger import Change, Ledger, micros_of
+from .ledger import Change, Ledger, micros_of, trusted_time
 
 __all__ = ["SyncSummary", "TargetSummary", "sync"]
 
@@ -81,18 +81,16 @@ def _micros(record: OptOut) -> int | None:
 
 def _change(record: OptOut, source: str, now: int) -> Change:
     """The ledger's form of a listed record; vendors' numbers are checked like anyone's."""
-    at = _micros(record)
-    if at is not None and at > now:
-        at = now  # a vendor clock ahead of ours must not outrank every later report
+    at, dated = trusted_time(_micros(record), opted_out=record.opted_out, received=now)
     recipient = normalize(record.recipient)
     return Change(
         sender=normalize_sender(record.sender),
         recipient=int(recipient[1:]),
         opted_out=record.opted_out,
         source=source,
-        at=now if at is None else at,
+        at=at,
         country=record.country or country_of(recipient),
-        dated=at is not None,
+        dated=dated,
     )
 
 

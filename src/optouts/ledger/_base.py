@@ -22,6 +22,7 @@ from typing import NamedTuple, Protocol
 import attrs
 
 __all__ = [
+    "CLOCK_SKEW",
     "AuditTrail",
     "Change",
     "Held",
@@ -35,6 +36,7 @@ __all__ = [
     "now_micros",
     "takes",
     "text_pages_of",
+    "trusted_time",
 ]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -172,6 +174,26 @@ class LedgerStore(Protocol):
 
     def audit(self, recipient: int) -> AuditTrail:
         """The current state, history and vendor confirmations of one recipient."""
+
+
+CLOCK_SKEW = 300_000_000
+"""How far ahead of ours (µs) a sender's clock may run before its times are not believed."""
+
+
+def trusted_time(at: int | None, *, opted_out: bool, received: int) -> tuple[int, bool]:
+    """The time to record a reported change at, and whether it counts as dated.
+
+    A time from outside is never taken on trust. One further ahead than ``CLOCK_SKEW`` is
+    false (a forged opt-in dated 9999 would outrank every later STOP): the change is
+    recorded when it was received, undated. An opt-in never counts from later than it was
+    received, so a STOP received after it always wins. An opt-out keeps a time slightly
+    ahead: it can only make the opt-out stronger.
+    """
+    if at is None or at > received + CLOCK_SKEW:
+        return received, False
+    if not opted_out and at > received:
+        return received, True
+    return at, True
 
 
 def now_micros() -> int:
