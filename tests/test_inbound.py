@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import optouts
-from optouts import ConfigurationError, InvalidNumber, Status, _plugins
+from optouts import ConfigurationError, InvalidNumber, Secret, Setting, Status, _plugins
 from optouts.inbound import (
     ConsentEvent,
     HandshakeReply,
@@ -23,6 +23,7 @@ from optouts.inbound import (
     InvalidNumberInPayload,
     InvalidPayload,
     Payload,
+    bearer_token,
     each_object,
     get_header,
     load_json,
@@ -31,6 +32,7 @@ from optouts.inbound import (
     read_number,
     read_timestamp,
     receive,
+    secret_matches,
     shown,
 )
 from optouts.keywords import Intent
@@ -382,6 +384,98 @@ def test_the_in_tree_plugins_formats_are_found_by_name() -> None:
     assert receive("ringcentral", b"", {"Validation-Token": "t"}) == HandshakeReply(
         headers={"Validation-Token": "t"}
     )
+
+
+# -- what an endpoint needs to trust a request ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "token"),
+    [
+        ({"Authorization": "Bearer abc"}, "abc"),
+        ({"authorization": "  bearer   abc  "}, "abc"),
+        ({"AUTHORIZATION": "BEARER abc"}, "abc"),
+        ({"Authorization": "Basic abc"}, None),
+        ({"Authorization": "Bearer"}, None),
+        ({"Authorization": "Bearer "}, None),
+        ({"Authorization": "abc"}, None),
+        ({}, None),
+    ],
+)
+def test_bearer_token_reads_only_a_bearer_authorization(
+    headers: dict[str, str], token: str | None
+) -> None:
+    assert bearer_token(headers) == token
+
+
+def test_secret_matches_compares_whole_values_and_never_matches_nothing() -> None:
+    secret = Secret("s3cret")
+    assert secret_matches("s3cret", secret)
+    for guess in ("s3cre", "s3cret ", "S3CRET", "", None):
+        assert not secret_matches(guess, secret)
+    assert not secret_matches("", Secret(""))
+    assert not secret_matches("s3cret", None)
+    assert not secret_matches("\ud800", secret)  # no text makes it raise
+    assert secret_matches("ünïcode", Secret("ünïcode"))
+
+
+KEY = Setting("key", "the shared key", required=True, secret=True)
+
+
+def acme_authenticate(
+    headers: Mapping[str, str], query: Mapping[str, str], settings: Mapping[str, Any]
+) -> bool:
+    return secret_matches(get_header(headers, "X-Acme-Key"), settings.get("key"))
+
+
+def test_a_format_declares_its_endpoint_settings_and_how_it_authenticates() -> None:
+    secured = InboundParser("acme", acme_parse, authenticate=acme_authenticate, settings=[KEY])
+    assert secured.settings == (KEY,)
+    assert secured.authenticate is not None
+    assert secured.authenticate({"x-acme-key": "k"}, {}, {"key": Secret("k")})
+    assert not secured.authenticate({}, {}, {"key": Secret("k")})
+    assert ACME.settings == ()
+    assert ACME.authenticate is None
+    with pytest.raises(TypeError, match="optouts.Setting"):
+        InboundParser("acme", acme_parse, settings=["key"])  # type: ignore[list-item]
+
+
+def test_a_handshake_gets_the_settings_only_when_its_format_declares_them() -> None:
+    seen: list[tuple[object, ...]] = []
+
+    def legacy(method: str, payload: Payload, headers: Mapping[str, str]) -> HandshakeReply:
+        seen.append((method,))
+        return HandshakeReply(headers={"X": "legacy"})
+
+    def current(
+        method: str,
+        payload: Payload,
+        headers: Mapping[str, str],
+        settings: Mapping[str, Any] | None,
+    ) -> HandshakeReply:
+        seen.append((method, settings))
+        return HandshakeReply(status=403 if settings else 200)
+
+    old = InboundParser("old", acme_parse, legacy)
+    new = InboundParser("new", acme_parse, current, settings=(KEY,))
+    assert old.answer_handshake("POST", b"", {}, {"key": Secret("k")}) == HandshakeReply(
+        headers={"X": "legacy"}
+    )
+    assert new.answer_handshake("OPTIONS", b"", {}) == HandshakeReply()
+    refused = new.answer_handshake("OPTIONS", b"", {}, {"key": Secret("k")})
+    assert refused is not None
+    assert refused.status == 403
+    assert seen == [("POST",), ("OPTIONS", None), ("OPTIONS", {"key": Secret("k")})]
+    assert InboundParser("none", acme_parse).answer_handshake("POST", b"", {}) is None
+    for _ in plugged(AcmePlugin(new)):
+        reply = receive("new", b"", method="OPTIONS", settings={"key": Secret("k")})
+        assert isinstance(reply, HandshakeReply)
+        assert reply.status == 403
+
+
+def test_a_handshake_reply_is_a_200_unless_it_says_otherwise() -> None:
+    assert HandshakeReply().status == 200
+    assert HandshakeReply(status=403, body={"error": "no"}).status == 403
 
 
 def test_the_module_lists_its_public_names_sorted() -> None:

@@ -144,11 +144,13 @@ CORE_SETTINGS = (
 
 @attrs.frozen
 class ConfigFile:
-    """The parsed optouts.toml: core settings at top level, ``[providers.<name>]`` tables."""
+    """The parsed optouts.toml: core settings at top level, ``[providers.<name>]`` tables,
+    and the ``[serve]`` table of ``optouts serve`` (read by ``optouts.server``)."""
 
     path: Path | None = None
     core: Mapping[str, Any] = attrs.field(factory=dict)
     providers: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    serve: Mapping[str, Any] = attrs.field(factory=dict)
 
     def where(self, provider: str | None) -> str:
         table = f"[providers.{provider}] in " if provider else ""
@@ -178,14 +180,17 @@ def load_config_file(
     providers = data.pop("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
         raise ConfigurationError(f"{candidate}: [providers] must hold one table per provider")
+    serve = data.pop("serve", {})
+    if not isinstance(serve, dict):
+        raise ConfigurationError(f"{candidate}: serve must be a table ([serve])")
     known = {setting.name for setting in CORE_SETTINGS}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigurationError(
             f"{candidate}: unknown top-level setting {quote_value(unknown[0])}; "
-            f"known: {', '.join(sorted(known))} and [providers.<name>] tables"
+            f"known: {', '.join(sorted(known))}, [providers.<name>] tables and [serve]"
         )
-    return ConfigFile(path=candidate, core=data, providers=providers)
+    return ConfigFile(path=candidate, core=data, providers=providers, serve=serve)
 
 
 def core_setting(

@@ -12,16 +12,10 @@ from typing import IO, Any
 import attrs
 
 from ._client import Client
-from ._errors import (
-    AuthenticationError,
-    InvalidCursor,
-    InvalidNumber,
-    OptOutError,
-    ProviderError,
-    UnsupportedOperation,
-)
+from ._errors import InvalidCursor, InvalidNumber, OptOutError, ProviderError
 from ._models import Capability, OptOut
 from ._numbers import country_of, normalize, normalize_sender
+from ._push import Verdict, accepted, action_of, e164, lacks, refused, verdict
 from .ledger import Change, Ledger, micros_of, trusted_time
 
 __all__ = ["SyncSummary", "TargetSummary", "sync"]
@@ -317,16 +311,17 @@ class _Push:
         )
 
     def _send(self, sender: str, opted_out: bool, recipients: list[int]) -> None:
-        action = "add" if opted_out else "remove"
-        numbers = [f"+{r}" for r in recipients]
-        capability = Capability.ADD if opted_out else Capability.REMOVE
-        if capability not in self.client.provider.capabilities:
-            self._skip(recipients, f"{self.name} cannot {action}")
+        action = action_of(opted_out)
+        numbers = e164(recipients)
+        provider = self.client.provider
+        why = lacks(provider, opted_out)
+        if why is not None:
+            self._skip(recipients, why)
             return
         if self.dry_run:
-            refusal = self.client.provider.refuses(action, sender)
-            if refusal is not None:
-                self._skip(recipients, str(refusal))
+            why = refused(provider, sender, opted_out)
+            if why is not None:
+                self._skip(recipients, why)
                 return
             self.counts["added" if opted_out else "removed"] += len(recipients)
             room = _SHOWN - len(self.first)
@@ -337,30 +332,28 @@ class _Push:
             return
         try:
             result = self._call(action, sender, numbers)
-        except (InvalidNumber, UnsupportedOperation) as error:
-            self._skip(recipients, str(error))
-            return
-        except AuthenticationError as error:
-            # Nothing else will get through to this target: stop it, keep the others going.
-            self.stopped = True
-            self.counts["failed"] += len(recipients)
-            self.notes.append(f"stopped: {error}")
-            return
         except OptOutError as error:
-            # One sender the target refuses must not hold up every other sender and target.
+            taken = verdict(error)
+            if taken is Verdict.SKIP:
+                self._skip(recipients, str(error))
+                return
             self.counts["failed"] += len(recipients)
-            self.notes.append(f"{sender}: {error}")
+            if taken is Verdict.STOP:
+                # Nothing else will get through to this target: stop it, keep the others going.
+                self.stopped = True
+                self.notes.append(f"stopped: {error}")
+            else:
+                # One sender the target refuses must not hold up every other sender and target.
+                self.notes.append(f"{sender}: {error}")
             return
         self.requests += result.requests
-        accepted = [r for r, item in zip(recipients, result, strict=True) if item.ok]
-        failed = len(recipients) - len(accepted)
-        if accepted:
-            self.ledger.confirm(self.name, sender, accepted, opted_out=opted_out)
-        self.counts["added" if opted_out else "removed"] += len(accepted)
-        self.counts["failed"] += failed
-        if failed:
-            first = next(item for item in result if not item.ok)
-            self.notes.append(f"{failed} failed, e.g. {first.recipient}: {first.error}")
+        sent = accepted(recipients, result)
+        if sent.recipients:
+            self.ledger.confirm(self.name, sender, sent.recipients, opted_out=opted_out)
+        self.counts["added" if opted_out else "removed"] += len(sent.recipients)
+        self.counts["failed"] += sent.failed
+        if sent.note is not None:
+            self.notes.append(sent.note)
         if self.progress:
             self.progress(self.name, len(recipients))
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
+from ._config import Setting
 from ._errors import quote_value
 from ._models import OptOut, Status, _frozen_mapping
 from ._numbers import country_of
 from .keywords import Classification, Keywords, classify
 
 __all__ = [
+    "AuthenticateFunction",
     "ConsentEvent",
     "HandshakeFunction",
     "HandshakeReply",
@@ -107,17 +109,32 @@ class ConsentEvent:
 @attrs.frozen
 class HandshakeReply:
     """How to answer a vendor's check that an endpoint wants its events: a 200 with these
-    ``headers`` and, unless ``body`` is None, this JSON body. Nothing is parsed then."""
+    ``headers`` and, unless ``body`` is None, this JSON body. Nothing is parsed then.
+
+    A ``status`` other than 200 refuses the check (403 for an origin the endpoint's
+    settings do not allow), so the vendor never starts delivering.
+    """
 
     headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
     body: Mapping[str, Any] | None = None
+    status: int = 200
 
 
 ParseFunction = Callable[[Payload, Mapping[str, str]], Sequence[InboundMessage | ConsentEvent]]
 """``parse(payload, headers)``: the events of one delivery, in order, or InvalidPayload."""
-HandshakeFunction = Callable[[str, Payload, Mapping[str, str]], HandshakeReply | None]
-"""``handshake(method, payload, headers)``: the reply when the request is the vendor's
-subscription check, None for any other request (a delivery, to parse)."""
+HandshakeFunction = Callable[
+    [str, Payload, Mapping[str, str], Mapping[str, Any] | None], HandshakeReply | None
+]
+"""``handshake(method, payload, headers, settings)``: the reply when the request is the
+vendor's subscription check, None for any other request (a delivery, to parse).
+``settings`` are the endpoint's (see ``InboundParser.settings``), or None when the caller
+keeps none and vets the request itself. A format that declares no settings may keep the
+three-parameter ``handshake(method, payload, headers)`` of optouts 0.3."""
+AuthenticateFunction = Callable[[Mapping[str, str], Mapping[str, str], Mapping[str, Any]], bool]
+"""``authenticate(headers, query, settings)``: whether a delivery comes from the vendor, by
+the secret in ``settings`` (an ``optouts.Secret``) that the request's headers or query
+parameters must carry. Compare with ``optouts.inbound.secret_matches`` (constant time)."""
+_LegacyHandshake = Callable[[str, Payload, Mapping[str, str]], HandshakeReply | None]
 
 _FORMAT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -130,6 +147,14 @@ def _format_name(_: object, __: attrs.Attribute[str], name: str) -> None:
         )
 
 
+def _settings(value: Sequence[Setting]) -> tuple[Setting, ...]:
+    declared = tuple(value)
+    for setting in declared:
+        if not isinstance(setting, Setting):
+            raise TypeError(f"a webhook format's settings are optouts.Setting, not {setting!r}")
+    return declared
+
+
 @attrs.frozen
 class InboundParser:
     """One webhook format a plugin reads, registered under the name that picks it.
@@ -139,13 +164,40 @@ class InboundParser:
     when the caller has none) and returns the delivery's events; ``handshake``, when the
     vendor checks an endpoint before delivering to it, is asked first on every request,
     with the HTTP method in capitals. Both raise InvalidPayload for what they cannot read.
+
+    What an endpoint needs to trust a request is vendor knowledge too, so the format says
+    it: ``settings`` are what its endpoint reads (``optouts serve`` finds them under
+    ``[serve.<name>]`` in optouts.toml or as ``OPTOUTS_SERVE_<NAME>_<SETTING>``; a
+    ``secret`` one arrives as ``optouts.Secret``), and ``authenticate`` tells a delivery
+    from the vendor by them. A format without ``authenticate``, or whose ``required``
+    settings are not set, is never served: an open endpoint would let anyone opt anyone in.
     """
 
     name: str = attrs.field(validator=_format_name)
     parse: ParseFunction
-    handshake: HandshakeFunction | None = None
+    handshake: HandshakeFunction | _LegacyHandshake | None = None
+    authenticate: AuthenticateFunction | None = attrs.field(default=None, kw_only=True)
+    settings: tuple[Setting, ...] = attrs.field(default=(), converter=_settings, kw_only=True)
 
     @property
     def module(self) -> str:
         """Where ``parse`` is defined, to tell two plugins' formats apart in messages."""
         return str(getattr(self.parse, "__module__", None) or repr(self.parse))
+
+    def answer_handshake(
+        self,
+        method: str,
+        payload: Payload,
+        headers: Mapping[str, str],
+        settings: Mapping[str, Any] | None = None,
+    ) -> HandshakeReply | None:
+        """The handshake's reply to this request, None when it is no handshake.
+
+        A format that declares no settings is called as optouts 0.3 called it, with three
+        arguments; one that does gets ``settings`` too (None: the caller vets the request).
+        """
+        if self.handshake is None:
+            return None
+        if not self.settings:
+            return cast("_LegacyHandshake", self.handshake)(method, payload, headers)
+        return cast("HandshakeFunction", self.handshake)(method, payload, headers, settings)

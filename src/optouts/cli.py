@@ -36,7 +36,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from . import _cli_ledger
+from . import _cli_ledger, _cli_serve
 from ._cli_options import Options
 from ._client import Operation
 from ._csvparse import guarded
@@ -445,6 +445,7 @@ def emulate() -> None:
 
 get_plugin_manager().hook.register_emulators(emulate=emulate)
 _cli_ledger.register(cli)
+_cli_serve.register(cli)
 
 
 def _console() -> Console:

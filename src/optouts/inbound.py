@@ -19,6 +19,12 @@ release: a plugin implements ``register_inbound_parsers(register)`` and register
 ``receive(name, body, headers, method=...)`` is all a webhook endpoint needs: the answer to
 the vendor's subscription handshake, or the delivery's events.
 
+Who may post to an endpoint is the format's knowledge as well: an ``InboundParser`` names
+the ``settings`` its endpoint reads (a shared secret, allowed origins) and an
+``authenticate(headers, query, settings)`` that checks a delivery against them, which
+``optouts serve`` asks before it parses a delivery; ``secret_matches`` and ``bearer_token``
+help write one.
+
 A payload that is not what the vendor documents raises ``InvalidPayload`` naming the field,
 whatever is wrong with it: not JSON, not UTF-8, nested too deeply, or a field of the wrong
 type. A number that is no phone number raises ``InvalidNumberInPayload``, which is both an
@@ -36,6 +42,7 @@ need optouts-azure installed, ``parse_ringcentral_notification`` and
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import reprlib
@@ -44,9 +51,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import _plugins
+from ._config import Secret
 from ._errors import ConfigurationError, InvalidNumber, InvalidPayload, OptOutError
 from ._numbers import WILDCARD, normalize
 from ._webhooks import (
+    AuthenticateFunction,
     ConsentEvent,
     HandshakeFunction,
     HandshakeReply,
@@ -61,6 +70,7 @@ __all__ = [
     "RINGCENTRAL",
     "SMS_RECEIVED",
     "SUBSCRIPTION_VALIDATION",
+    "AuthenticateFunction",
     "ConsentEvent",
     "HandshakeFunction",
     "HandshakeReply",
@@ -72,6 +82,7 @@ __all__ = [
     "Payload",
     "azure_handshake_headers",
     "azure_validation_response",
+    "bearer_token",
     "each_object",
     "get_header",
     "get_parser",
@@ -84,6 +95,7 @@ __all__ = [
     "read_timestamp",
     "receive",
     "ringcentral_validation_headers",
+    "secret_matches",
     "shown",
 ]
 
@@ -225,6 +237,23 @@ def get_header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None for any other."""
+    scheme, _, token = (get_header(headers, "Authorization") or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def secret_matches(given: str | None, secret: Secret | None) -> bool:
+    """Whether a request carried ``secret``, compared in constant time (no timing tells an
+    attacker how much of a guess was right). Nothing given, or no secret set, is False."""
+    if given is None or not isinstance(secret, Secret) or not secret.reveal():
+        return False
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), secret.reveal().encode("utf-8", "surrogatepass")
+    )
+
+
 # -- the formats plugins register ------------------------------------------------------------
 
 
@@ -270,22 +299,29 @@ def parse(
 
 
 def receive(
-    name: str, body: Payload, headers: Mapping[str, str] | None = None, *, method: str = "POST"
+    name: str,
+    body: Payload,
+    headers: Mapping[str, str] | None = None,
+    *,
+    method: str = "POST",
+    settings: Mapping[str, Any] | None = None,
 ) -> HandshakeReply | list[InboundMessage | ConsentEvent]:
     """What a webhook endpoint for format ``name`` makes of one request.
 
     A ``HandshakeReply`` when the request is the vendor's subscription check (answer it
-    200 as it says), else the delivery's events (act on them, then answer 200). Raises
+    as it says), else the delivery's events (act on them, then answer 200). ``settings``
+    are the endpoint's (``InboundParser.settings``), for a handshake that allows only
+    what they name; without them, vetting the request is the caller's job. Raises
     InvalidPayload for a body the format cannot read, and for a request that is neither
     a handshake nor a POST; ConfigurationError when no plugin brings the format.
+    Authenticating a delivery is the caller's job too (``get_parser(name).authenticate``).
     """
     parser = get_parser(name)
     given = headers or {}
     verb = method.upper()
-    if parser.handshake is not None:
-        reply = parser.handshake(verb, body, given)
-        if reply is not None:
-            return reply
+    reply = parser.answer_handshake(verb, body, given, settings)
+    if reply is not None:
+        return reply
     if verb != "POST":
         raise InvalidPayload(
             f"a {shown(verb)} request is neither a handshake of webhook format {name!r} "
@@ -305,8 +341,7 @@ SUBSCRIPTION_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 def _handshake(
     name: str, method: str, payload: Payload, headers: Mapping[str, str]
 ) -> HandshakeReply | None:
-    check = get_parser(name).handshake
-    return None if check is None else check(method, payload, headers)
+    return get_parser(name).answer_handshake(method, payload, headers)
 
 
 def parse_azure_event_grid(payload: Payload) -> list[InboundMessage]:

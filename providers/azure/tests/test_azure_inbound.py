@@ -14,11 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import optouts.inbound
-from optouts import InvalidNumber, InvalidPayload, OptOutError
+from optouts import InvalidNumber, InvalidPayload, OptOutError, Secret
 from optouts.inbound import HandshakeReply, InboundMessage, InvalidNumberInPayload
 from optouts.keywords import Intent
 from optouts_azure._inbound import (
     FORMAT,
+    SETTINGS,
+    authenticate,
     handshake,
     handshake_headers,
     parse_event_grid,
@@ -574,3 +576,78 @@ def test_unusable_ids_are_left_out_not_refused() -> None:
     event["id"] = True
     assert parse_event_grid(event)[0].message_id is None
     assert parse_event_grid(sms_event(messageId=42))[0].message_id == "42"
+
+
+# -- what the endpoint needs: the token, and the origins its CloudEvents handshake allows ------
+
+ENDPOINT = {"token": Secret("s3cret-token"), "allowed_origins": ("eventgrid.azure.net",)}
+
+
+def test_the_format_declares_its_endpoint_settings() -> None:
+    assert FORMAT.authenticate is authenticate
+    assert FORMAT.settings == SETTINGS
+    token, origins = SETTINGS
+    assert (token.name, token.required, token.secret) == ("token", True, True)
+    assert (origins.name, origins.required, origins.secret) == ("allowed_origins", False, False)
+    assert origins.parse is not None
+    assert origins.parse(" EventGrid.Azure.net, other.example ,") == (
+        "eventgrid.azure.net",
+        "other.example",
+    )
+    assert origins.parse(["eventgrid.azure.net"]) == ("eventgrid.azure.net",)
+    with pytest.raises(ValueError, match="host names"):
+        origins.parse(3)
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "expected"),
+    [
+        ({}, {"token": "s3cret-token"}, True),
+        ({"Authorization": "Bearer s3cret-token"}, {}, True),
+        ({"authorization": "bearer s3cret-token"}, {"token": "wrong"}, True),
+        ({}, {}, False),
+        ({}, {"token": "wrong"}, False),
+        ({}, {"token": "s3cret-token "}, False),
+        ({"Authorization": "Basic s3cret-token"}, {}, False),
+        ({"Authorization": "s3cret-token"}, {}, False),
+        ({"Aeg-Delivery-Token": "s3cret-token"}, {"tok": "s3cret-token"}, False),
+    ],
+)
+def test_a_delivery_is_authentic_with_the_token_in_the_query_or_as_bearer(
+    headers: dict[str, str], query: dict[str, str], expected: bool
+) -> None:
+    assert authenticate(headers, query, ENDPOINT) is expected
+
+
+def test_without_a_token_configured_nothing_is_authentic() -> None:
+    assert not authenticate({}, {"token": ""}, {"token": None})
+    assert not authenticate({"Authorization": "Bearer x"}, {"token": "x"}, {})
+
+
+def test_with_settings_the_cloudevents_handshake_allows_only_their_origins() -> None:
+    allowed = handshake("OPTIONS", b"", {"WebHook-Request-Origin": "EventGrid.Azure.net"}, ENDPOINT)
+    assert allowed == HandshakeReply(headers={"WebHook-Allowed-Origin": "EventGrid.Azure.net"})
+    refused = handshake("OPTIONS", b"", {"WebHook-Request-Origin": "evil.example"}, ENDPOINT)
+    assert refused is not None
+    assert refused.status == 403
+    assert refused.headers == {}
+    assert refused.body == {"error": "origin 'evil.example' is not in allowed_origins"}
+    none_allowed = {"token": Secret("t"), "allowed_origins": None}
+    refused = handshake(
+        "OPTIONS", b"", {"WebHook-Request-Origin": "eventgrid.azure.net"}, none_allowed
+    )
+    assert refused is not None
+    assert refused.status == 403
+    # the Event Grid schema's validation needs no setting: it proves nothing but presence
+    assert handshake("POST", json.dumps([VALIDATION]), {}, ENDPOINT) == HandshakeReply(
+        body={"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
+    )
+
+
+def test_receive_hands_the_endpoint_settings_to_the_handshake() -> None:
+    origin = {"WebHook-Request-Origin": "evil.example"}
+    refused = optouts.inbound.receive("azure", b"", origin, method="OPTIONS", settings=ENDPOINT)
+    assert isinstance(refused, HandshakeReply)
+    assert refused.status == 403
+    echoed = optouts.inbound.receive("azure", b"", origin, method="OPTIONS")
+    assert echoed == HandshakeReply(headers={"WebHook-Allowed-Origin": "evil.example"})

@@ -14,10 +14,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import optouts.inbound
-from optouts import InvalidNumber, InvalidPayload, Status
+from optouts import InvalidNumber, InvalidPayload, Secret, Status
 from optouts.inbound import ConsentEvent, HandshakeReply, InvalidNumberInPayload
 from optouts_ringcentral._inbound import (
     FORMAT,
+    SETTINGS,
+    authenticate,
     handshake,
     parse_notification,
     validation_headers,
@@ -428,3 +430,47 @@ def test_a_bad_number_is_both_invalid_payload_and_invalid_number() -> None:
         parse_notification(v1_notification(to=huge))
     assert long_one.value.value == huge
     assert len(str(long_one.value)) < 300
+
+
+# -- what the endpoint needs: the subscription's verification token ----------------------------
+
+ENDPOINT = {"verification_token": Secret("rc-verification")}
+
+
+def test_the_format_declares_its_endpoint_settings() -> None:
+    assert FORMAT.authenticate is authenticate
+    assert FORMAT.settings == SETTINGS
+    [token] = SETTINGS
+    assert (token.name, token.required, token.secret) == ("verification_token", True, True)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Verification-Token": "rc-verification"}, True),
+        ({"verification-token": "rc-verification"}, True),
+        ({}, False),
+        ({"Verification-Token": "rc-verificatio"}, False),
+        ({"Verification-Token": "rc-verification-and-more"}, False),
+        ({"Validation-Token": "rc-verification"}, False),
+        ({"Authorization": "Bearer rc-verification"}, False),
+    ],
+)
+def test_a_notification_is_authentic_with_the_verification_token(
+    headers: dict[str, str], expected: bool
+) -> None:
+    assert authenticate(headers, {}, ENDPOINT) is expected
+
+
+def test_the_query_never_authenticates_and_no_token_configured_admits_nothing() -> None:
+    assert not authenticate({}, {"verification_token": "rc-verification"}, ENDPOINT)
+    assert not authenticate({"Verification-Token": "x"}, {}, {"verification_token": None})
+    assert not authenticate({"Verification-Token": ""}, {}, {})
+
+
+def test_the_handshake_needs_no_setting() -> None:
+    token = {"Validation-Token": "abc123"}
+    assert handshake("POST", b"", token, ENDPOINT) == HandshakeReply(headers=token)
+    assert optouts.inbound.receive("ringcentral", b"", token, settings=ENDPOINT) == (
+        HandshakeReply(headers=token)
+    )

@@ -175,6 +175,21 @@ class LedgerStore(Protocol):
     def audit(self, recipient: int) -> AuditTrail:
         """The current state, history and vendor confirmations of one recipient."""
 
+    def last_change(self) -> int:
+        """The id of the newest history row (0 when none): where ``pending_changed`` starts."""
+
+    def pending_changed(self, target: str, *, after: int, upto: int) -> list[PendingRow]:
+        """``pending``, among the pairs with a history row whose id is after ``after`` and
+        at most ``upto``, in key order: cheap when few pairs changed, however big the ledger."""
+
+    def lease(self, key: str, owner: str, seconds: float) -> bool:
+        """Hold the lease ``key`` (a ``sync_state`` row) for ``seconds`` from now, by the
+        database's clock, in one atomic statement: taken when free or expired, renewed when
+        ``owner`` holds it. Whether ``owner`` holds it now."""
+
+    def release(self, key: str, owner: str) -> None:
+        """Give up the lease ``key`` if ``owner`` holds it."""
+
 
 CLOCK_SKEW = 300_000_000
 """How far ahead of ours (µs) a sender's clock may run before its times are not believed."""

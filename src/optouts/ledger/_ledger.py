@@ -35,6 +35,8 @@ __all__ = ["Ledger"]
 
 _PENDING_PAGE = 10_000
 """Pairs a target's pending states are read in at a time."""
+_CHANGES_PAGE = 10_000
+"""History rows (changes) ``pending_since`` reads the pairs of at a time."""
 
 
 class Ledger:
@@ -249,3 +251,49 @@ class Ledger:
     def now() -> int:
         """The ledger's clock: microseconds since the Unix epoch."""
         return now_micros()
+
+    # What the service's outbox does with it
+
+    def change_mark(self) -> int:
+        """How far the ledger's record of changes goes now: a mark for ``pending_since``."""
+        return self._store.last_change()
+
+    def pending_since(self, target: str, mark: int) -> Iterator[tuple[str, bool, list[int]]]:
+        """``pending``, among the pairs changed after ``mark`` (from ``change_mark``) only.
+
+        Its cost follows how much changed, not how big the ledger is, so a service can ask
+        after every STOP. It sees changes, not every way a state becomes pending: a sync
+        confirms what its source listed, which may be older than the ledger's state, and on
+        PostgreSQL a writer may commit a change below a mark already read. A caller reads
+        back over a margin, and reads ``pending`` whole now and then.
+        """
+        upto = self._store.last_change()
+        after = mark
+        while after < upto:
+            end = min(upto, after + _CHANGES_PAGE)
+            groups: dict[tuple[str, bool], list[int]] = {}
+            for _, sender, recipient, state in self._store.pending_changed(
+                target, after=after, upto=end
+            ):
+                groups.setdefault((sender, bool(state)), []).append(recipient)
+            for (sender, opted_out), recipients in groups.items():
+                yield sender, opted_out, recipients
+            after = end
+
+    def lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Hold the lease ``name`` for ``seconds`` from now; whether ``owner`` holds it.
+
+        One atomic statement, by the database's clock: the lease is taken when free or run
+        out, renewed when ``owner`` holds it already, and left alone otherwise. Processes
+        sharing a ledger take turns at a job this way (the outbox of each vendor), and the
+        lease of one that was killed runs out by itself.
+        """
+        if not owner:
+            raise ValueError("a lease needs an owner")
+        if not seconds > 0:
+            raise ValueError(f"a lease lasts a positive number of seconds, not {seconds}")
+        return self._store.lease(f"lease:{name}", owner, seconds)
+
+    def release(self, name: str, owner: str) -> None:
+        """Give up the lease ``name`` now if ``owner`` holds it, so another takes over at once."""
+        self._store.release(f"lease:{name}", owner)

@@ -662,6 +662,67 @@ class PostgresLedger:
 
         return self._read(work, snapshot=True)
 
+    # The outbox of ``optouts serve``: what changed since a mark, and leases per target
+
+    def last_change(self) -> int:
+        def work(cur: Cursor) -> int:
+            row = cur.execute("SELECT coalesce(max(id), 0) FROM history").fetchone()
+            return 0 if row is None else int(row[0])
+
+        return self._read(work)
+
+    def pending_changed(self, target: str, *, after: int, upto: int) -> list[PendingRow]:
+        """Ids are taken when rows are written, not when they commit: a writer may commit
+        an id below one already read. The caller reads back over a margin for that."""
+        query = """
+            SELECT o.sender_id, s.sender, o.recipient, o.opted_out
+            FROM (SELECT DISTINCT sender_id, recipient FROM history WHERE id > %s AND id <= %s)
+                AS h
+            JOIN optouts AS o ON o.sender_id = h.sender_id AND o.recipient = h.recipient
+            JOIN senders AS s ON s.id = o.sender_id
+            LEFT JOIN confirmations AS c
+              ON c.target = %s AND c.sender_id = o.sender_id AND c.recipient = o.recipient
+            WHERE CASE WHEN c.opted_out IS NULL THEN o.opted_out = 1
+                       ELSE c.opted_out <> o.opted_out END
+            ORDER BY o.sender_id, o.recipient
+        """
+
+        def work(cur: Cursor) -> list[PendingRow]:
+            rows = cur.execute(query, (after, upto, target))
+            return [(int(i), str(s), int(r), int(o)) for i, s, r, o in rows]
+
+        return self._read(work)
+
+    def lease(self, key: str, owner: str, seconds: float) -> bool:
+        """The row's value is ``"<expiry µs> <owner>"``. Times are the server's, so hosts
+        whose clocks differ agree on when a lease ends; two takers at once are serialised
+        by the row lock ``ON CONFLICT`` takes, and the second sees the first's lease."""
+        now = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+        query = f"""
+            INSERT INTO sync_state AS s (key, value)
+            VALUES (%(key)s, ({now} + %(micros)s)::text || ' ' || %(owner)s)
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value
+            WHERE substr(s.value, strpos(s.value, ' ') + 1) = %(owner)s
+               OR split_part(s.value, ' ', 1)::bigint <= {now}
+        """
+        micros = round(seconds * 1_000_000)
+
+        def work(cur: Cursor) -> bool:
+            cur.execute(query, {"key": key, "owner": owner, "micros": micros})
+            return cur.rowcount > 0
+
+        return self._write(work)
+
+    def release(self, key: str, owner: str) -> None:
+        def work(cur: Cursor) -> None:
+            cur.execute(
+                "DELETE FROM sync_state "
+                "WHERE key = %s AND substr(value, strpos(value, ' ') + 1) = %s",
+                (key, owner),
+            )
+
+        self._write(work)
+
 
 def _rounds(
     keyed: list[tuple[int, int, int, Change]],

@@ -515,3 +515,50 @@ class SQLiteLedger:
             history=[(s, bool(o), src, at) for s, o, src, at in history],
             confirmations=[(s, t, bool(o), at) for s, t, o, at in confirmations],
         )
+
+    # The outbox of ``optouts serve``: what changed since a mark, and leases per target
+
+    def last_change(self) -> int:
+        with self._reading() as db:
+            return int(db.execute("SELECT coalesce(max(id), 0) FROM history").fetchone()[0])
+
+    def pending_changed(self, target: str, *, after: int, upto: int) -> list[PendingRow]:
+        """The history rows' ids walk a range of the rowid, and each pair they name is looked
+        up by key (``CROSS JOIN`` keeps that order), so the size of the ledger costs nothing."""
+        query = """
+            SELECT o.sender_id, s.sender, o.recipient, o.opted_out
+            FROM (SELECT DISTINCT sender_id, recipient FROM history WHERE id > ?2 AND id <= ?3)
+                AS h
+            CROSS JOIN optouts AS o ON o.sender_id = h.sender_id AND o.recipient = h.recipient
+            JOIN senders AS s ON s.id = o.sender_id
+            LEFT JOIN confirmations AS c
+              ON c.target = ?1 AND c.sender_id = o.sender_id AND c.recipient = o.recipient
+            WHERE CASE WHEN c.opted_out IS NULL THEN o.opted_out = 1
+                       ELSE c.opted_out != o.opted_out END
+            ORDER BY o.sender_id, o.recipient
+        """
+        with self._reading() as db:
+            return db.execute(query, (target, after, upto)).fetchall()
+
+    def lease(self, key: str, owner: str, seconds: float) -> bool:
+        """The row's value is ``"<expiry µs> <owner>"``; one upsert takes or renews it. The
+        clock is this host's: every process writing a SQLite ledger runs on it."""
+        query = """
+            INSERT INTO sync_state (key, value) VALUES (?1, ?3 || ' ' || ?2)
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value
+            WHERE substr(sync_state.value, instr(sync_state.value, ' ') + 1) = ?2
+               OR CAST(substr(sync_state.value, 1, instr(sync_state.value, ' ') - 1) AS INTEGER)
+                  <= ?4
+        """
+        with self._writing() as db:
+            now = now_micros()
+            taken = db.execute(query, (key, owner, now + round(seconds * 1_000_000), now))
+            return taken.rowcount > 0
+
+    def release(self, key: str, owner: str) -> None:
+        with self._writing() as db:
+            db.execute(
+                "DELETE FROM sync_state WHERE key = ?1 "
+                "AND substr(value, instr(value, ' ') + 1) = ?2",
+                (key, owner),
+            )

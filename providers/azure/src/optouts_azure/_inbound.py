@@ -4,6 +4,11 @@ Registered with optouts as the webhook format ``"azure"`` (``optouts.inbound.par
 body)``). Event Grid delivers in one of two schemas, chosen per subscription: its own
 (``eventType``, ``eventTime``; proven with a ``SubscriptionValidationEvent`` POST) or
 CloudEvents 1.0 (``type``, ``time``; proven with an ``OPTIONS`` request). Both are read.
+
+Event Grid signs nothing: a subscription proves itself with a secret the business gives
+it, either in the endpoint URL (``?token=…``) or as a static delivery header
+(``Authorization: Bearer …``). The endpoint's settings are that ``token`` and the
+``allowed_origins`` whose CloudEvents handshake it answers.
 """
 
 from __future__ import annotations
@@ -12,24 +17,28 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from optouts import InvalidPayload
+from optouts import InvalidPayload, Setting
 from optouts.inbound import (
     HandshakeReply,
     InboundMessage,
     InboundParser,
     Payload,
+    bearer_token,
     each_object,
     get_header,
     read_number,
     read_timestamp,
+    secret_matches,
     shown,
 )
 
 __all__ = [
     "FORMAT",
     "NAME",
+    "SETTINGS",
     "SMS_RECEIVED",
     "SUBSCRIPTION_VALIDATION",
+    "authenticate",
     "handshake",
     "handshake_headers",
     "parse_event_grid",
@@ -156,16 +165,75 @@ def handshake_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
     return None if origin is None else {"WebHook-Allowed-Origin": origin}
 
 
-def handshake(method: str, payload: Payload, headers: Mapping[str, str]) -> HandshakeReply | None:
-    """Either schema's handshake: CloudEvents by ``OPTIONS``, Event Grid's by a POSTed event."""
+def _origins(value: Any) -> tuple[str, ...]:
+    """Host names, as a list in optouts.toml or comma-separated in the environment."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected a list of host names, or comma-separated host names")
+    return tuple(item.strip().lower() for item in items if item.strip())
+
+
+SETTINGS = (
+    Setting(
+        "token",
+        "the secret each delivery carries, as ?token=... in the endpoint URL or as an "
+        "Authorization: Bearer delivery header",
+        required=True,
+        secret=True,
+    ),
+    Setting(
+        "allowed_origins",
+        "WebHook-Request-Origin values whose CloudEvents handshake is answered "
+        "(e.g. eventgrid.azure.net); none: the handshake is refused",
+        parse=_origins,
+    ),
+)
+"""What the endpoint reads: ``[serve.azure]`` or ``OPTOUTS_SERVE_AZURE_<SETTING>``."""
+
+
+def authenticate(
+    headers: Mapping[str, str], query: Mapping[str, str], settings: Mapping[str, Any]
+) -> bool:
+    """A delivery carries the token as query parameter ``token`` or as a bearer token."""
+    token = settings.get("token")
+    # Both compared every time, so which one was tried takes no different time.
+    in_query = secret_matches(query.get("token"), token)
+    in_header = secret_matches(bearer_token(headers), token)
+    return in_query or in_header
+
+
+def handshake(
+    method: str,
+    payload: Payload,
+    headers: Mapping[str, str],
+    settings: Mapping[str, Any] | None = None,
+) -> HandshakeReply | None:
+    """Either schema's handshake: CloudEvents by ``OPTIONS``, Event Grid's by a POSTed event.
+
+    With the endpoint's ``settings``, a CloudEvents handshake is answered only for an
+    origin in ``allowed_origins`` (403 for any other); without them (None) the caller
+    vets the origin itself, as in optouts 0.3.
+    """
     if method == "OPTIONS":
         allowed = handshake_headers(headers)
-        return None if allowed is None else HandshakeReply(headers=allowed)
+        if allowed is None:
+            return None
+        origin = allowed["WebHook-Allowed-Origin"]
+        if settings is not None and origin.strip().lower() not in (
+            settings.get("allowed_origins") or ()
+        ):
+            return HandshakeReply(
+                status=403,
+                body={"error": f"origin {shown(origin)} is not in allowed_origins"},
+            )
+        return HandshakeReply(headers=allowed)
     if not payload:  # nothing posted: no validation event, and not for this to refuse
         return None
     answer = validation_response(payload)
     return None if answer is None else HandshakeReply(body=answer)
 
 
-FORMAT = InboundParser(NAME, parse_event_grid, handshake)
+FORMAT = InboundParser(
+    NAME, parse_event_grid, handshake, authenticate=authenticate, settings=SETTINGS
+)
 """What the plugin registers: Event Grid deliveries under the name ``"azure"``."""

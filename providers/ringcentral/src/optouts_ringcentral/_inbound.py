@@ -4,7 +4,9 @@ Registered with optouts as the webhook format ``"ringcentral"``
 (``optouts.inbound.parse("ringcentral", body)``). Two event filters carry consent: the
 v1 opt-out notification (``.../a2p-sms/opt-outs``, one change a notification) and the v2
 consent event (``.../sms/consents``, a change per record). A new subscription is proven by
-a POST with a ``Validation-Token`` header, which the endpoint echoes.
+a POST with a ``Validation-Token`` header, which the endpoint echoes. Every notification
+then carries the subscription's ``verificationToken`` as a ``Verification-Token`` header:
+the only proof it comes from RingCentral, and the endpoint's one setting.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from optouts import InvalidPayload
+from optouts import InvalidPayload, Setting
 from optouts.inbound import (
     ConsentEvent,
     HandshakeReply,
@@ -24,11 +26,20 @@ from optouts.inbound import (
     get_header,
     read_number,
     read_timestamp,
+    secret_matches,
     shown,
 )
 from optouts.plugin import WILDCARD
 
-__all__ = ["FORMAT", "NAME", "handshake", "parse_notification", "validation_headers"]
+__all__ = [
+    "FORMAT",
+    "NAME",
+    "SETTINGS",
+    "authenticate",
+    "handshake",
+    "parse_notification",
+    "validation_headers",
+]
 
 NAME = "ringcentral"
 
@@ -178,11 +189,42 @@ def validation_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
     return None if token is None else {"Validation-Token": token}
 
 
-def handshake(_method: str, _payload: Payload, headers: Mapping[str, str]) -> HandshakeReply | None:
-    """The validation request, known by its header alone (its body is empty)."""
+def handshake(
+    _method: str,
+    _payload: Payload,
+    headers: Mapping[str, str],
+    _settings: Mapping[str, Any] | None = None,
+) -> HandshakeReply | None:
+    """The validation request, known by its header alone (its body is empty).
+
+    Echoing the header proves only that the endpoint is there, so it needs no setting.
+    """
     echoed = validation_headers(headers)
     return None if echoed is None else HandshakeReply(headers=echoed)
 
 
-FORMAT = InboundParser(NAME, parse_notification, handshake)
+SETTINGS = (
+    Setting(
+        "verification_token",
+        "the verificationToken of the webhook subscription, which RingCentral sends as the "
+        "Verification-Token header of every notification",
+        required=True,
+        secret=True,
+    ),
+)
+"""What the endpoint reads: ``[serve.ringcentral]`` or ``OPTOUTS_SERVE_RINGCENTRAL_<SETTING>``."""
+
+
+def authenticate(
+    headers: Mapping[str, str], _query: Mapping[str, str], settings: Mapping[str, Any]
+) -> bool:
+    """A notification carries the subscription's token as ``Verification-Token``."""
+    return secret_matches(
+        get_header(headers, "Verification-Token"), settings.get("verification_token")
+    )
+
+
+FORMAT = InboundParser(
+    NAME, parse_notification, handshake, authenticate=authenticate, settings=SETTINGS
+)
 """What the plugin registers: v1 and v2 consent notifications under ``"ringcentral"``."""
