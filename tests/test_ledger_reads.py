@@ -656,3 +656,18 @@ def test_a_read_only_ledger_is_read_by_a_user_who_cannot_write(shared_folder: Pa
     assert isinstance(waiting, str), f"answered from the file without its -wal: {waiting}"
     assert "ledger.db-wal" in waiting
     assert_names_the_ledger(waiting, shared_folder / "waiting-wal" / "ledger.db")
+
+
+def test_a_ledger_reopened_has_a_connection_of_its_own(tmp_path: Path) -> None:
+    """The service's outbox reads on its own connection, so webhooks never wait behind it."""
+    with optouts.Ledger.open(tmp_path / "ledger.db") as ledger, ledger.client() as client:
+        client.add("+18005550100", ["+12025550101"])
+        with ledger.reopen() as again:
+            assert again._store is not ledger._store
+            assert again.location == ledger.location
+            assert again.opted_out("+18005550100", ["+12025550101"]) == [True]
+            client.add("+18005550100", ["+12025550102"])
+            assert again.opted_out("+18005550100", ["+12025550102"]) == [True]
+        assert ledger.opted_out("+18005550100", ["+12025550101"]) == [True]  # still open
+    with optouts.Ledger.open(":memory:") as memory, pytest.raises(optouts.ConfigurationError):
+        memory.reopen()

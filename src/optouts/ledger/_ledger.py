@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._config import load_config_file, resolve_settings
+from .._errors import ConfigurationError
 from .._numbers import WILDCARD, normalize
 from ._base import AuditTrail, Change, LedgerStore, TextRow, now_micros
 from ._open import open_store
@@ -61,6 +62,8 @@ class Ledger:
         self.config_path = config
         """The optouts.toml the ledger was configured from: vendors named as targets (and
         inbound keywords) are configured from it too."""
+        self._database: str | None = None
+        """What it was opened from, for ``reopen`` (None: made from a store)."""
 
     @classmethod
     def open(
@@ -73,7 +76,9 @@ class Ledger:
         """The ledger at ``database``: a file path, ``:memory:`` or a ``postgresql://`` URL;
         the default file in the user data folder when None."""
         text = None if database is None else os.fspath(database)
-        return cls(open_store(database_of(text)), source=source, config=config)
+        ledger = cls(open_store(database_of(text)), source=source, config=config)
+        ledger._database = database_of(text)
+        return ledger
 
     @classmethod
     def from_settings(
@@ -112,6 +117,19 @@ class Ledger:
 
     def close(self) -> None:
         self._store.close()
+
+    def reopen(self) -> Ledger:
+        """The same ledger on a connection of its own, for work that must not wait behind
+        this one's (a long read of what a target has not confirmed, say); close it after.
+
+        An in-memory ledger, or one made from a store, has no second connection: that is a
+        ``ConfigurationError``.
+        """
+        if self._database is None or self._database == ":memory:":
+            raise ConfigurationError(f"the ledger at {self.location} cannot be opened twice")
+        again = Ledger.open(self._database, source=self.source, config=self.config_path)
+        again.on_create = self.on_create
+        return again
 
     def __enter__(self) -> Ledger:
         return self

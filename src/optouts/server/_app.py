@@ -14,6 +14,7 @@ and never headers or bodies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -118,7 +119,13 @@ def _lifespan(
             checker = ledger.async_client()
             opened.push_async_callback(checker.aclose)
             keywords = await asyncio.to_thread(configured_keywords, ledger.config_path)
-            outbox = make_outbox(ledger, clients, service.metrics, _owner())
+            # The outbox's long reads get a connection of their own, so webhooks never
+            # wait behind them (an in-memory ledger has only the one).
+            carrier = ledger
+            with contextlib.suppress(ConfigurationError):
+                carrier = await asyncio.to_thread(ledger.reopen)
+                opened.callback(carrier.close)
+            outbox = make_outbox(carrier, clients, service.metrics, _owner())
             worker = asyncio.create_task(outbox.run(), name="optouts outbox")
             opened.push_async_callback(_finish, outbox, worker)
             service.opened = Opened(ledger, checker, outbox, worker, keywords)
