@@ -1,9 +1,10 @@
 """Ledger throughput: build, check and import a million pairs through ``optouts.Client``.
 
 Compares the end-to-end check (numbers validated, deduplicated, batched, results in input
-order) with a raw ``sqlite3`` script doing the same lookups on the same file, in the same
-run. Targets on a 2-core machine: check >= 300,000 recipients/s, import >= 200,000
-pairs/s, peak RSS <= 300 MB.
+order) with a raw ``sqlite3`` script doing the ledger's own lookup (the store's query text,
+with its connection settings) on the same file, in the same run: the two alternate, and
+the best of each counts. Targets on a 2-core machine: check >= 300,000 recipients/s and
+within 2x the raw script's time, import >= 200,000 pairs/s, peak RSS <= 300 MB.
 
     python benchmarks/bench_ledger.py [--size 1000000] [--json]
 """
@@ -24,10 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import optouts
+from optouts.ledger._sqlite import _OPTED_OUT
 
 SENDER = "+18005550100"
 AREA_CODES = ("202", "206", "212", "303", "305", "312", "404", "415", "503", "512", "602", "617")
 CHUNK = 100_000
+ROUNDS = 3
+"""Check and raw lookups alternate this many times; the best time of each counts."""
 
 
 def number(index: int) -> str:
@@ -66,15 +70,14 @@ def peak_rss_mb() -> float:
 
 
 def raw_lookups(path: Path, recipients: Iterable[str]) -> int:
-    """What a careful hand-written script does: the ledger's own batched, sorted lookup, with
-    no validation, deduplication or result objects."""
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA cache_size = -65536")
+    """What a careful hand-written script does: the ledger's own batched, sorted lookup (its
+    query, on a connection set up as the ledger's reads are), with no validation,
+    deduplication or result objects."""
+    db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    db.execute("PRAGMA cache_size = -16384")
+    db.execute("PRAGMA temp_store = MEMORY")
     (sender_id,) = db.execute("SELECT id FROM senders WHERE sender = ?", (SENDER,)).fetchone()
-    query = (
-        "SELECT o.recipient FROM json_each(?) AS j CROSS JOIN optouts AS o "
-        "ON o.sender_id = ? AND o.recipient = j.value WHERE o.opted_out = 1"
-    )
+    query = _OPTED_OUT.format(senders="?")
     opted_out = 0
     batch = list(itertools.islice(recipients, CHUNK))
     while batch:
@@ -101,8 +104,12 @@ def run(size: int) -> dict[str, Any]:
             def check_all() -> int:
                 return sum(1 for item in client.check(SENDER, batch) if item.opted_out)
 
-            check_s, opted_out = timed(check_all)
-            raw_s, raw_opted_out = timed(lambda: raw_lookups(path, iter(batch)))
+            checks, raws = [], []
+            for _ in range(ROUNDS):
+                checks.append(timed(check_all))
+                raws.append(timed(lambda: raw_lookups(path, iter(batch))))
+            check_s, opted_out = min(checks)
+            raw_s, raw_opted_out = min(raws)
 
             batch = list(imports(size))
             import_s, imported_ok = timed(lambda: client.add("+18005550111", batch).ok)
@@ -131,7 +138,8 @@ def report(figures: dict[str, Any]) -> Iterator[str]:
     )
     yield (
         f"  raw sqlite3 lookups:  {figures['size'] / figures['raw_sqlite_check_seconds']:>12,.0f} "
-        f"recipients/s -> optouts takes {figures['check_vs_raw_sqlite']:.2f}x the raw script's time"
+        f"recipients/s -> optouts takes {figures['check_vs_raw_sqlite']:.2f}x the raw script's "
+        "time (target <= 2x)"
     )
     imported = figures["import_pairs_per_s"]
     yield f"  import (Client.add):  {imported:>12,.0f} pairs/s (target >= 200,000)"
@@ -147,6 +155,7 @@ def main() -> int:
     print(json.dumps(figures, indent=2) if args.json else "\n".join(report(figures)))
     met = (
         figures["check_recipients_per_s"] >= 300_000
+        and figures["check_vs_raw_sqlite"] <= 2.0
         and figures["import_pairs_per_s"] >= 200_000
         and figures["peak_rss_mb"] <= 300
     )

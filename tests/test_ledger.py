@@ -517,11 +517,11 @@ def test_apply_all_stops_at_a_failed_write_and_keeps_what_was_committed(database
     merge = store._merge
     calls: list[int] = []
 
-    def failing_second(prepared: Any) -> int:
+    def failing_second(batch: Any) -> int:
         calls.append(1)
         if len(calls) == 2:
             raise sqlite3.OperationalError("disk I/O error")
-        return merge(prepared)
+        return merge(batch)
 
     store._merge = failing_second  # type: ignore[method-assign]
     batches = [[Change("+18005550100", 12025550100 + n, True, "csv", 1, "US")] for n in range(4)]

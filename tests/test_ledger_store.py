@@ -26,6 +26,7 @@ import pytest
 from optouts import Client
 from optouts.ledger import Change, Ledger, LedgerStore, SQLiteLedger
 from optouts.ledger._base import Held, iso_utc, takes
+from optouts.ledger._columns import ChangeColumns
 from optouts.ledger._open import open_store
 from pgserver import fresh_schema
 
@@ -657,6 +658,51 @@ def test_takes_predicts_every_apply(store: LedgerStore) -> None:
             ]
             assert store.apply(batch) == simulate(expected, batch), (case, batch)
             assert store.held(sender, [US_1, US_1 + 1, US_1 + 2, US_4]) == expected, case
+
+
+def test_a_batch_held_by_columns_applies_as_its_changes_do(store: LedgerStore) -> None:
+    """What an import hands over: many kinds (more than one statement fills), repeated
+    pairs, dated and undated, times on either side of 1970 and the widest numbers."""
+    rng = random.Random(11)
+    sender = "+18005550123"
+    pairs = [US_1, US_2, GB_1, 999_999_999_999_999, 100]
+    expected: dict[int, Held] = {}
+    for round_ in range(12):
+        batch = [
+            Change(
+                sender,
+                rng.choice(pairs),
+                rng.random() < 0.5,
+                f"source {rng.randrange(300)}",
+                rng.choice([-62_135_596_800_000_000, -1, 0, 10**6, 253402300799999999])
+                + rng.randrange(3),
+                "US",
+                rng.random() < 0.7,
+            )
+            for _ in range(rng.randint(1, 400))
+        ]
+        columns = ChangeColumns.of(batch)
+        assert list(columns) == batch
+        assert store.apply(columns) == simulate(expected, batch), round_
+        assert store.held(sender, pairs) == expected, round_
+
+
+def test_change_columns_read_as_the_changes_they_hold() -> None:
+    changes = [
+        Change(SENDER, US_1, True, "api", 5, "US"),
+        Change(OTHER, GB_1, False, "csv", -7, None, False),
+    ]
+    columns = ChangeColumns.of(changes)
+    assert len(columns) == 2
+    assert columns == changes
+    assert columns[1] == changes[1]
+    assert type(columns[1].recipient) is int
+    assert columns[1:] == changes[1:]
+    assert isinstance(columns[1:], ChangeColumns)
+    assert ChangeColumns.joined([columns, columns[:1]]) == changes + changes[:1]
+    assert ChangeColumns.of(columns) is columns
+    assert ChangeColumns.of([]) == []
+    assert not ChangeColumns()
 
 
 def test_confirmed_reads_what_confirm_wrote(store: LedgerStore) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import TextIO
 
@@ -188,7 +188,7 @@ def _into_ledger(
     tally = _Tally()
     sizes: deque[int] = deque()
 
-    def changes() -> Iterator[list[Change]]:
+    def changes() -> Iterator[Sequence[Change]]:
         for window in windows:
             sizes.append(tally.read(window))
             yield window.changes

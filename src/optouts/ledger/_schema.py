@@ -1,4 +1,4 @@
-"""The ledger's tables.
+"""The ledger's tables in SQLite (written once, for both databases, in ``_tables``).
 
 Current state lives in ``optouts``, one row per sender–recipient pair. ``history`` is
 append-only: triggers add a row for every insert, every change of state and every newer
@@ -16,43 +16,30 @@ numbers in E.164, states as words and times in ISO 8601 for people and ad-hoc SQ
 Foreign keys are declared for readers but not enforced (the ledger only writes sender ids
 it has just looked up; enforcement costs a lookup per row). ``history`` has no index on
 recipient: it would halve bulk import speed, and an audit of one recipient is a scan.
+Tables keyed by their own columns are ``WITHOUT ROWID``: one B-tree each, not two. The
+version is the file's ``user_version``.
 """
 
 from __future__ import annotations
 
+from ._tables import TABLES, Dialect, create_table, create_view
+
 SCHEMA_VERSION = 1
 
-_ISO = "strftime('%Y-%m-%dT%H:%M:%fZ', {} / 1000000.0, 'unixepoch')"
+SQLITE = Dialect(
+    types={
+        "id": "INTEGER PRIMARY KEY",
+        "sender": "INTEGER NOT NULL REFERENCES senders (id)",
+        "number": "INTEGER",
+        "state": "INTEGER",
+        "text": "TEXT",
+    },
+    keyed_table=" WITHOUT ROWID",
+    create_view="CREATE VIEW IF NOT EXISTS",
+    iso=lambda micros: f"strftime('%Y-%m-%dT%H:%M:%fZ', {micros} / 1000000.0, 'unixepoch')",
+)
 
-STATEMENTS = (
-    """
-    CREATE TABLE IF NOT EXISTS senders (
-        id INTEGER PRIMARY KEY,
-        sender TEXT NOT NULL UNIQUE
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS optouts (
-        sender_id INTEGER NOT NULL REFERENCES senders (id),
-        recipient INTEGER NOT NULL,
-        opted_out INTEGER NOT NULL CHECK (opted_out IN (0, 1)),
-        country TEXT,
-        source TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        PRIMARY KEY (sender_id, recipient)
-    ) WITHOUT ROWID
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS history (
-        id INTEGER PRIMARY KEY,
-        sender_id INTEGER NOT NULL REFERENCES senders (id),
-        recipient INTEGER NOT NULL,
-        opted_out INTEGER NOT NULL,
-        source TEXT NOT NULL,
-        at INTEGER NOT NULL
-    )
-    """,
+_TRIGGERS = (
     """
     CREATE TRIGGER IF NOT EXISTS history_on_insert AFTER INSERT ON optouts
     BEGIN
@@ -69,36 +56,12 @@ STATEMENTS = (
         VALUES (NEW.sender_id, NEW.recipient, NEW.opted_out, NEW.source, NEW.updated_at);
     END
     """,
-    """
-    CREATE TABLE IF NOT EXISTS confirmations (
-        target TEXT NOT NULL,
-        sender_id INTEGER NOT NULL REFERENCES senders (id),
-        recipient INTEGER NOT NULL,
-        opted_out INTEGER NOT NULL,
-        confirmed_at INTEGER NOT NULL,
-        PRIMARY KEY (target, sender_id, recipient)
-    ) WITHOUT ROWID
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS sync_state (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    ) WITHOUT ROWID
-    """,
-    f"""
-    CREATE VIEW IF NOT EXISTS optouts_readable AS
-    SELECT s.sender, '+' || o.recipient AS recipient,
-           CASE o.opted_out WHEN 1 THEN 'opted-out' ELSE 'opted-in' END AS status,
-           o.country, o.source,
-           {_ISO.format("o.created_at")} AS created_at,
-           {_ISO.format("o.updated_at")} AS updated_at
-    FROM optouts AS o JOIN senders AS s ON s.id = o.sender_id
-    """,
-    f"""
-    CREATE VIEW IF NOT EXISTS history_readable AS
-    SELECT h.id, s.sender, '+' || h.recipient AS recipient,
-           CASE h.opted_out WHEN 1 THEN 'opt-out' ELSE 'opt-in' END AS action,
-           h.source, {_ISO.format("h.at")} AS at
-    FROM history AS h JOIN senders AS s ON s.id = h.sender_id
-    """,
 )
+
+STATEMENTS = (
+    *(create_table(table, SQLITE) for table in TABLES),
+    *_TRIGGERS,
+    create_view("optouts_readable", SQLITE),
+    create_view("history_readable", SQLITE),
+)
+"""Run in order, in one transaction, when the file has no (or an older) schema version."""

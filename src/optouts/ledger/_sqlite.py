@@ -1,9 +1,10 @@
 """SQLite storage for the ledger: set-based statements, WAL, safe with several processes.
 
-Each batch is one statement over a JSON array (``json_each``), never a query per number;
-the schema's triggers write the history rows inside the same statement. Keys are sorted
-before they go in, so a batch walks the B-tree in order and each page is read and dirtied
-once per transaction: random order costs several times more on a large ledger.
+Each batch is one statement over a JSON array (``json_each``), or for received changes
+over fixed-width text (``_sqlite_merge``), never a query per number; the schema's triggers
+write the history rows inside the same statement. Keys are sorted before they go in, so a
+batch walks the B-tree in order and each page is read and dirtied once per transaction:
+random order costs several times more on a large ledger.
 
 Writes take the write lock up front (``BEGIN IMMEDIATE``) and wait for other writers up
 to ``busy_timeout``, so two processes adding at once both succeed.
@@ -14,8 +15,8 @@ write opens it read-write, creating it if missing (``_sqlite_open`` says how).
 
 from __future__ import annotations
 
+import itertools
 import json
-import operator
 import os
 import sqlite3
 import tempfile
@@ -24,10 +25,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import cast
 
 from .._errors import ConfigurationError, ProviderError
 from ._base import AuditTrail, Change, Held, PendingRow, Row, TextRow, now_micros
+from ._sqlite_merge import Batch, merge
 from ._sqlite_open import Stamp, open_for_reading, open_for_writing, stamp
 
 __all__ = ["SQLiteLedger"]
@@ -43,28 +45,6 @@ WHERE opted_out IS NOT excluded.opted_out
 """
 """An explicit add or remove; its time never goes before the pair's last (a clock stepped
 back, or on PostgreSQL a writer that read the time before another's commit)."""
-_CODES = """
-CREATE TEMP TABLE IF NOT EXISTS change_codes (
-    code INTEGER PRIMARY KEY, sender_id INTEGER, opted_out INTEGER, country TEXT, source TEXT
-)
-"""
-# json_extract, not ->>: the operator needs SQLite 3.38, older than some distributions ship.
-_MERGE = """
-INSERT INTO optouts (sender_id, recipient, opted_out, country, source, created_at, updated_at)
-SELECT c.sender_id, json_extract(j.value, '$[1]'), c.opted_out, c.country, c.source,
-       json_extract(j.value, '$[2]'), json_extract(j.value, '$[2]')
-FROM json_each(?2) AS j
-CROSS JOIN temp.change_codes AS c ON c.code = json_extract(j.value, '$[0]')
-ORDER BY 1, 2, j.key
-ON CONFLICT (sender_id, recipient) DO UPDATE
-SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
-WHERE excluded.updated_at >= optouts.updated_at
-  AND (optouts.opted_out IS NOT excluded.opted_out
-       OR (?1 AND excluded.opted_out = 1 AND excluded.updated_at > optouts.updated_at))
-  AND (?1 OR excluded.opted_out = 1 OR optouts.source = excluded.source)
-"""
-_KIND = operator.itemgetter(0, 2, 5, 3)
-"""What many changes of a batch share: sender, opted_out, country, source."""
 _PENDING = """
 SELECT o.sender_id, s.sender, o.recipient, o.opted_out
 FROM optouts AS o JOIN senders AS s ON s.id = o.sender_id
@@ -100,9 +80,10 @@ CROSS JOIN confirmations AS c ON c.target = ?3 AND c.sender_id = ?2 AND c.recipi
 """
 _OPTED_OUT = """
 SELECT o.recipient FROM json_each(?1) AS j
-CROSS JOIN optouts AS o ON o.sender_id = ?2 AND o.recipient = j.value
+CROSS JOIN optouts AS o ON o.sender_id IN ({senders}) AND o.recipient = j.value
 WHERE o.opted_out = 1
 """
+"""One pass over the numbers for all the senders asked about (a sender and ``*``)."""
 
 
 _COMMITTED = ("BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",))
@@ -114,29 +95,6 @@ rehearsal's transaction (which is rolled back as a whole at the end)."""
 def _writable(path: Path) -> bool:
     """Whether this process may write the ledger file and its folder (for the -wal)."""
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
-
-
-class _Prepared(NamedTuple):
-    """A batch of changes as the merge statement reads it."""
-
-    kinds: dict[tuple[str, bool, str | None, str], int]
-    dated: str
-    undated: str
-
-    @classmethod
-    def of(cls, changes: Sequence[Change]) -> _Prepared:
-        kinds: dict[tuple[str, bool, str | None, str], int] = {}
-        dated = [(kinds.setdefault(_KIND(c), len(kinds)), c[1], c[4]) for c in changes if c[6]]
-        undated = []
-        if len(dated) < len(changes):
-            undated = [
-                (kinds.setdefault(_KIND(c), len(kinds)), c[1], c[4]) for c in changes if not c[6]
-            ]
-        return cls(kinds, _json(dated), _json(undated))
-
-
-def _json(rows: list[tuple[int, int, int]]) -> str:
-    return json.dumps(rows) if rows else ""
 
 
 class SQLiteLedger:
@@ -318,16 +276,14 @@ class SQLiteLedger:
 
     def opted_out(self, senders: Sequence[str], recipients: Sequence[int]) -> set[int]:
         """Those of ``recipients`` opted out of any of ``senders``."""
-        payload: str | None = None
-        found: set[int] = set()
         with self._reading() as db:
-            for sender in senders:
-                sender_id = self._sender_id(db, sender, create=False)
-                if sender_id is None:
-                    continue
-                payload = payload or json.dumps(sorted(recipients))
-                found.update(row[0] for row in db.execute(_OPTED_OUT, (payload, sender_id)))
-        return found
+            found = {self._sender_id(db, sender, create=False) for sender in senders}
+            known = sorted(sender_id for sender_id in found if sender_id is not None)
+            if not known or not recipients:
+                return set()
+            query = _OPTED_OUT.format(senders=",".join(["?"] * len(known)))
+            rows = db.execute(query, (json.dumps(sorted(recipients)), *known))
+            return set(itertools.chain.from_iterable(rows))
 
     def page(
         self,
@@ -399,12 +355,10 @@ class SQLiteLedger:
     def apply(self, changes: Sequence[Change]) -> int:
         """Record received changes where they are newer than what is known; count those applied.
 
-        Dated and undated changes are merged in one statement each, over a JSON array of
-        (kind, recipient, time). The few kinds (sender, state, country, source) sit in a
-        temporary table, since each JSON field costs SQLite a lookup per row. Rows of one
-        pair keep their input order (``j.key``).
+        Dated and undated changes are merged in one statement each (``_sqlite_merge`` says
+        how); the changes of one pair keep their order.
         """
-        return self._merge(_Prepared.of(changes)) if changes else 0
+        return self._merge(Batch.of(changes)) if changes else 0
 
     def apply_all(self, batches: Iterable[Sequence[Change]]) -> Iterator[int]:
         """Batches are encoded in the caller's thread and merged in a second one.
@@ -417,31 +371,20 @@ class SQLiteLedger:
         in_flight: Future[int] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="optouts-ledger") as writer:
             for changes in batches:
-                prepared = _Prepared.of(changes)
+                batch = Batch.of(changes)
                 if in_flight is not None:
                     yield in_flight.result()
-                in_flight = writer.submit(self._merge, prepared)
+                in_flight = writer.submit(self._merge, batch)
             if in_flight is not None:
                 yield in_flight.result()
 
-    def _merge(self, prepared: _Prepared) -> int:
-        if not prepared.kinds:
+    def _merge(self, batch: Batch) -> int:
+        if not batch.kinds:
             return 0
         with self._writing() as db:
-            senders = dict.fromkeys(sender for sender, *_ in prepared.kinds)
+            senders = dict.fromkeys(sender for sender, *_ in batch.kinds)
             ids = {sender: self._sender_id(db, sender, create=True) for sender in senders}
-            db.execute(_CODES)
-            db.execute("DELETE FROM temp.change_codes")
-            db.executemany(
-                "INSERT INTO temp.change_codes VALUES (?, ?, ?, ?, ?)",
-                [(code, ids[s], o, c, src) for (s, o, c, src), code in prepared.kinds.items()],
-            )
-            before = db.execute("SELECT coalesce(max(id), 0) FROM history").fetchone()[0]
-            for flag, rows in ((1, prepared.dated), (0, prepared.undated)):
-                if rows:
-                    db.execute(_MERGE, (flag, rows))
-            applied = db.execute("SELECT count(*) FROM history WHERE id > ?", (before,))
-            return int(applied.fetchone()[0])
+            return merge(db, batch, cast("dict[str, int]", ids))  # created: never None
 
     def pending(
         self, target: str, *, after: tuple[int, int] | None, limit: int
