@@ -352,19 +352,11 @@ async def test_targets_default_to_the_settings(
         assert len(outboxes[0].targets) == 1
 
 
-async def test_without_an_outbox_module_only_a_service_without_targets_starts(
-    ledger: optouts.Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_service_without_targets_runs_an_idle_outbox(ledger: optouts.Ledger) -> None:
     from optouts.server import _app
     from optouts.server._metrics import Metrics
 
-    monkeypatch.setattr(_app, "_outbox_class", lambda: None)
-    metrics = Metrics()
-    other = optouts.AsyncClient("local", database=":memory:")
-    async with other:
-        with pytest.raises(ConfigurationError, match="no outbox worker"):
-            _app.make_outbox(ledger, [other], metrics, "me")
-    idle = _app.make_outbox(ledger, [], metrics, "me")
+    idle = _app.make_outbox(ledger, [], Metrics(), "me")
     worker = asyncio.create_task(idle.run())
     idle.wake()
     await asyncio.sleep(0)

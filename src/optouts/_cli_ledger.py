@@ -93,7 +93,7 @@ def export_command(options: Options, sender: str | None, status: str) -> int:
 
 def _ledger_or_client(options: Options) -> Ledger | Client:
     """Imports and exports work on the ledger itself (times and sources kept), else a vendor."""
-    return options.ledger() if options.uses_ledger() else options.client()
+    return options.ledger(chosen=True) if options.uses_ledger() else options.client()
 
 
 @click.command(name="import")

@@ -34,17 +34,18 @@ class Options:
         chosen = core_setting("provider", self.provider, load_config_file(self.config))
         return bool(chosen == LEDGER)
 
-    def ledger(self) -> Ledger:
-        """The ledger, whichever provider the other commands are configured for."""
-        settings = self.settings if self.uses_ledger() else {}
-        ledger = Ledger.from_settings(config=self.config, **settings)
+    def ledger(self, *, chosen: bool | None = None) -> Ledger:
+        """The ledger, whichever provider the other commands are configured for (``chosen``:
+        whether it is the configured provider, when the caller knows already)."""
+        chosen = self.uses_ledger() if chosen is None else chosen
+        ledger = Ledger.from_settings(config=self.config, **(self.settings if chosen else {}))
         ledger.on_create = _announce
         return ledger
 
     def client(self) -> Client:
         """The configured provider's client; over the ledger, one that closes it after."""
         if self.uses_ledger():
-            return self.ledger().client(
+            return self.ledger(chosen=True).client(
                 config=self.config, default_region=self.default_region, closes_ledger=True
             )
         return Client(

@@ -23,8 +23,9 @@ import attrs
 from ._client import AsyncClient, Client
 from ._config import core_setting, load_config_file
 from ._errors import OptOutError
-from ._models import BatchResult, Capability
+from ._models import BatchResult
 from ._numbers import country_of, normalize, normalize_sender
+from ._push import lacks
 from ._sync import LEDGER, TargetSummary
 from .inbound import ConsentEvent, InboundMessage
 from .keywords import Classification, Intent, Keywords
@@ -294,11 +295,8 @@ async def _carry_async(
 
 
 def _cannot(target: Client | AsyncClient, opted_out: bool) -> TargetSummary | None:
-    name = target.provider.name
-    capability = Capability.ADD if opted_out else Capability.REMOVE
-    if capability not in target.provider.capabilities:
-        return TargetSummary(name, skipped=1, notes=(f"{name} cannot {capability.value}",))
-    return None
+    why = lacks(target.provider, opted_out)
+    return None if why is None else TargetSummary(target.provider.name, skipped=1, notes=(why,))
 
 
 def _confirmed(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import secrets
@@ -23,7 +22,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -44,6 +43,7 @@ from ._hooks import webhook_routes
 from ._metrics import Metrics
 from ._openapi import openapi_route
 from ._ops import ops_routes
+from ._outbox import Outbox
 from ._service import Opened, OutboxLike, Service, error
 from ._settings import ServeSettings
 
@@ -138,47 +138,8 @@ def _lifespan(
 def make_outbox(
     ledger: Ledger, targets: Sequence[AsyncClient], metrics: Metrics, owner: str
 ) -> OutboxLike:
-    """The outbox worker over ``ledger``, carrying to ``targets``."""
-    outbox_class = _outbox_class()
-    if outbox_class is None:
-        if targets:
-            raise ConfigurationError(
-                "this optouts has no outbox worker to carry opt-outs to targets"
-            )
-        return _NoOutbox()
-    return cast("OutboxLike", outbox_class(ledger, targets, metrics=metrics, owner=owner))
-
-
-def _outbox_class() -> Any:
-    """``optouts.server._outbox.Outbox``, imported only when a service starts; None when
-    this optouts has none."""
-    name = f"{__package__}._outbox"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None
-    return module.Outbox
-
-
-class _NoOutbox:
-    """Stands in for the outbox when there is nothing to carry anywhere."""
-
-    def __init__(self) -> None:
-        self._stopped = asyncio.Event()
-
-    def wake(self) -> None:
-        pass
-
-    async def run(self) -> None:
-        await self._stopped.wait()
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-    def health(self) -> dict[str, dict[str, object]]:
-        return {}
+    """The outbox worker over ``ledger``, carrying to ``targets`` (tests swap it for a fake)."""
+    return Outbox(ledger, targets, metrics=metrics, owner=owner)
 
 
 async def _finish(outbox: OutboxLike, worker: asyncio.Task[None]) -> None:
