@@ -64,7 +64,10 @@ def client(request: pytest.FixtureRequest, backend: Backend) -> Iterator[AnyClie
     transport = httpx.MockTransport(backend)
     if request.param == "sync":
         with optouts.Client(
-            provider, retry=FAST, http_client=httpx.Client(transport=transport)
+            provider,
+            retry=FAST,
+            max_concurrency=1,
+            http_client=httpx.Client(transport=transport),
         ) as c:
             yield c
     else:
