@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,6 +14,16 @@ from hypothesis import strategies as st
 import optouts.inbound
 from optouts import InvalidNumber, InvalidPayload, Secret, Status
 from optouts.inbound import ConsentEvent, HandshakeReply, InvalidNumberInPayload
+from optouts.testing.payloads import (
+    MISSING,
+    Parser,
+    any_json,
+    deeply_nested_bodies,
+    each_parser_on,
+    nested,
+    parses_or_refuses,
+    with_field,
+)
 from optouts_ringcentral._inbound import (
     FORMAT,
     SETTINGS,
@@ -220,63 +228,7 @@ def test_the_functions_of_optouts_0_2_still_answer() -> None:
 
 # -- every malformed body is InvalidPayload ----------------------------------------------------
 
-Parser = Callable[[Any], object]
 PARSERS: list[Parser] = [parse_notification]
-
-
-class Missing:
-    """In a field's place: the field left out."""
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING = Missing()
-
-
-def deep(levels: int, leaf: Any = 0) -> Any:
-    """A list nested ``levels`` deep, built without recursion."""
-    value = leaf
-    for _ in range(levels):
-        value = [value]
-    return value
-
-
-def with_field(document: Any, path: str, value: Any) -> Any:
-    """A copy of ``document`` with the field at dotted ``path`` (list indices as digits) set."""
-    copied = copy.deepcopy(document)
-    target = copied
-    *parents, last = path.split(".")
-    for part in parents:
-        target = target[int(part)] if isinstance(target, list) else target[part]
-    key: Any = int(last) if isinstance(target, list) else last
-    if value is MISSING:
-        if isinstance(target, list) or key in target:
-            del target[key]
-    else:
-        target[key] = value
-    return copied
-
-
-def parses_or_refuses(parse: Parser, payload: Any) -> None:
-    """Succeeds, or raises InvalidPayload with a short message; any other exception fails."""
-    try:
-        parse(payload)
-    except InvalidPayload as exc:
-        message = str(exc)
-    else:
-        return
-    assert len(message) < 600, message[:200]
-
-
-def every_parser_on(document: Any) -> None:
-    for parse in PARSERS:
-        parses_or_refuses(parse, document)
-        try:
-            encoded = json.dumps(document).encode()
-        except (ValueError, RecursionError):
-            continue  # no JSON text holds it (a 5,000-digit number): decoded only
-        parses_or_refuses(parse, encoded)
 
 
 BASES: dict[str, Any] = {
@@ -297,35 +249,12 @@ FIELDS = [
 ]
 
 
-class Huge(int):
-    """A number of 5,001 digits, past what ``repr`` of a plain int will show."""
-
-    def __repr__(self) -> str:
-        return "10**5000"
-
-
-HUGE = Huge(10**5000)
-PLAUSIBLE = st.sampled_from(
-    [
-        *(OURS, CONSUMER, "15555550123", "12345", "*", "", "Account", "PhoneNumber"),
-        *("CampaignType", "OptOut", "OptIn", "2024-06-03T18:35:12Z"),
-        *("/restapi/v1.0/account/~/a2p-sms/opt-outs", "/restapi/v2/accounts/~/sms/consents"),
-    ]
-)
-ANY_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.text(max_size=20)
-    | PLAUSIBLE
-    | st.just(HUGE),
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(max_size=8) | PLAUSIBLE, inner, max_size=3)
-    ),
-    max_leaves=10,
-)
+PLAUSIBLE = [
+    *(OURS, CONSUMER, "15555550123", "12345", "*", "", "Account", "PhoneNumber"),
+    *("CampaignType", "OptOut", "OptIn", "2024-06-03T18:35:12Z"),
+    *("/restapi/v1.0/account/~/a2p-sms/opt-outs", "/restapi/v2/accounts/~/sms/consents"),
+]
+ANY_JSON = any_json(PLAUSIBLE)
 
 
 @given(st.sampled_from(FIELDS), ANY_JSON | st.just(MISSING))
@@ -333,14 +262,14 @@ def test_any_value_in_any_field_parses_or_is_invalid_payload(
     place: tuple[str, str], value: Any
 ) -> None:
     base, path = place
-    every_parser_on(with_field(BASES[base], path, value))
+    each_parser_on(PARSERS, with_field(BASES[base], path, value))
 
 
 @given(ANY_JSON)
 def test_any_json_body_parses_or_is_invalid_payload(payload: Any) -> None:
-    every_parser_on(payload)
-    every_parser_on([payload])
-    every_parser_on({"body": payload, "event": "/restapi/v2/accounts/~/sms/consents"})
+    each_parser_on(PARSERS, payload)
+    each_parser_on(PARSERS, [payload])
+    each_parser_on(PARSERS, {"body": payload, "event": "/restapi/v2/accounts/~/sms/consents"})
 
 
 @given(st.binary(max_size=64))
@@ -349,17 +278,11 @@ def test_any_bytes_parse_or_are_invalid_payload(payload: bytes) -> None:
         parses_or_refuses(parse, payload)
 
 
+DEEP = deeply_nested_bodies(v1_notification())
+
+
 @pytest.mark.parametrize("parse", PARSERS)
-@pytest.mark.parametrize(
-    "payload",
-    [
-        b"[" * 100_000 + b"]" * 100_000,
-        "[" * 100_000 + "]" * 100_000,
-        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
-        json.dumps([v1_notification()])[:-1] + "," + "[" * 100_000 + "]" * 100_000 + "]",
-    ],
-    ids=["bytes", "text", "objects", "after-an-event"],
-)
+@pytest.mark.parametrize("payload", DEEP.values(), ids=DEEP.keys())
 def test_a_body_nested_100000_deep_is_invalid_payload(parse: Parser, payload: Any) -> None:
     with pytest.raises(InvalidPayload, match="nested too deeply"):
         parse(payload)
@@ -368,7 +291,7 @@ def test_a_body_nested_100000_deep_is_invalid_payload(parse: Parser, payload: An
 @pytest.mark.parametrize("place", FIELDS, ids=["/".join(place) for place in FIELDS])
 def test_a_decoded_value_nested_100000_deep_in_any_field(place: tuple[str, str]) -> None:
     base, path = place
-    document = with_field(BASES[base], path, deep(100_000))
+    document = with_field(BASES[base], path, nested(100_000))
     for parse in PARSERS:
         parses_or_refuses(parse, document)
 
@@ -395,7 +318,7 @@ def test_a_decoded_value_nested_100000_deep_in_any_field(place: tuple[str, str])
         (parse_notification, v1_notification(to=10**5000), "a very long number"),
         (
             parse_notification,
-            {**v1_notification(), "timestamp": deep(100_000)},
+            {**v1_notification(), "timestamp": nested(100_000)},
             "timestamp: list is not an ISO 8601 time",
         ),
         (

@@ -24,11 +24,11 @@ from typing import Any, Protocol
 import httpx
 import pytest
 
-from ._client import AsyncClient, Operation
-from ._errors import InvalidNumber, UnsupportedOperation
-from ._models import BatchResult, Capability, OptOut, Page, RecipientResult, Status
-from ._provider import Provider
-from .emulators import ASGIApp
+from .._client import AsyncClient, Operation
+from .._errors import InvalidNumber, UnsupportedOperation
+from .._models import BatchResult, Capability, OptOut, Page, RecipientResult, Status
+from .._provider import Provider
+from ..emulators import ASGIApp
 
 __all__ = [
     "AnyClient",
