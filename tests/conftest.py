@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from optouts.ledger import SQLiteLedger
+from pgserver import fresh_schema
 
 
 @pytest.fixture(autouse=True)
@@ -35,3 +37,13 @@ def empty_ledger(database: str) -> str:
     finally:
         store.close()
     return database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The ``database`` of an empty ledger: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.db")
+        return
+    with fresh_schema() as (url, _):
+        yield url

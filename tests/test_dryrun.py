@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import random
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,7 +33,6 @@ from optouts import (
     StatusFilter,
 )
 from optouts.ledger import Change
-from pgserver import fresh_schema
 
 S1, S2 = "+16505550100", "+16505550111"
 BASE = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -109,16 +108,6 @@ def tables(database: str) -> dict[str, list[tuple[Any, ...]]]:
         with contextlib.closing(sqlite3.connect(database)) as db:
             rows = {name: db.execute(f"SELECT * FROM {name}").fetchall() for name in names}
     return {name: sorted(found, key=repr) for name, found in rows.items()}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ledger_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The ``database`` of an empty ledger: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "ledger.db")
-        return
-    with fresh_schema() as (url, _):
-        yield url
 
 
 def counts(summary: optouts.SyncSummary) -> dict[str, tuple[int, int, int, int]]:

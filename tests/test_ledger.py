@@ -19,7 +19,7 @@ import pytest
 
 import optouts.ledger._provider as ledger_provider
 from optouts import AsyncClient, Client, InvalidCursor, OptOut, OptOutError, Status
-from optouts.ledger import Ledger, SQLiteLedger
+from optouts.ledger import SQLiteLedger
 from optouts.ledger._schema import SCHEMA_VERSION
 
 SENDER = "+18005550100"
@@ -463,33 +463,6 @@ async def test_async_client_gathers_concurrent_adds_and_checks(database: str) ->
         listed = [record async for record in client.list(page_size=700)]
     assert len(listed) == 1_500
     assert len(history(database)) == 3_000 + 1_500
-
-
-def test_ledger_is_safe_to_share_between_threads(database: str) -> None:
-    shared = Ledger(SQLiteLedger(database))
-    errors: list[BaseException] = []
-
-    def work(offset: int) -> None:
-        client = shared.client()  # its own client; closing it leaves the shared ledger open
-        recipients = numbers(4_000_000 + offset * 1_000, 200)
-        try:
-            for _ in range(5):
-                assert client.add(SENDER, recipients).ok
-                assert {r.opted_out for r in client.check(SENDER, recipients)} == {True}
-        except BaseException as error:  # reported to the main thread below
-            errors.append(error)
-        finally:
-            client.close()
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    with shared, shared.client() as client:
-        assert len(list(client.list(page_size=10_000))) == 800
-    assert len(history(database)) == 800
 
 
 # Bulk

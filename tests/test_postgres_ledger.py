@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import multiprocessing
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -394,33 +393,6 @@ def test_two_processes_writing_at_once_lose_nothing(url: str, schema: str) -> No
         "SELECT count(*) FROM history AS h JOIN senders AS s ON s.id = h.sender_id "
         "WHERE s.sender = '+18005550199'",
     ) == [(500,)]
-
-
-def test_ledger_is_safe_to_share_between_threads(url: str, schema: str) -> None:
-    shared = Ledger(open_store(url))
-    errors: list[BaseException] = []
-
-    def work(offset: int) -> None:
-        client = shared.client()  # its own client; closing it leaves the shared ledger open
-        recipients = numbers(4_000_000 + offset * 1_000, 200)
-        try:
-            for _ in range(5):
-                assert client.add(SENDER, recipients).ok
-                assert {r.opted_out for r in client.check(SENDER, recipients)} == {True}
-        except BaseException as error:  # reported to the main thread below
-            errors.append(error)
-        finally:
-            client.close()
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    with shared, shared.client() as client:
-        assert len(list(client.list(page_size=10_000))) == 800
-    assert len(history(schema)) == 800
 
 
 def test_a_dropped_connection_is_reopened(url: str) -> None:
