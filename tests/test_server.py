@@ -28,7 +28,6 @@ from optouts.inbound import (
     read_number,
     secret_matches,
 )
-from optouts.server import _hooks
 from serverkit import (
     AZURE_TOKEN,
     CONSUMER,
@@ -356,12 +355,13 @@ async def test_200_waits_for_the_ledger_and_a_failing_ledger_is_503(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ProviderError("the disk is full", provider="local")
 
-    monkeypatch.setattr(_hooks, "handle_event", broken)
+    monkeypatch.setattr(optouts.Ledger, "record", broken)
     answer = await http.post(
         "/webhooks/ringcentral", json=rc_v1(), headers={"Verification-Token": RC_TOKEN}
     )
     assert answer.status_code == 503
     assert "deliver again" in answer.json()["error"]
+    assert "disk" not in answer.text  # the ledger's own words stay in the log
     text = await metrics_text(http)
     assert (
         metric(
@@ -369,6 +369,12 @@ async def test_200_waits_for_the_ledger_and_a_failing_ledger_is_503(
         )
         == 1
     )
+    monkeypatch.undo()  # the ledger is back: the vendor's next delivery is recorded
+    answer = await http.post(
+        "/webhooks/ringcentral", json=rc_v1(), headers={"Verification-Token": RC_TOKEN}
+    )
+    assert answer.json() == {"events": 1, "recorded": 1}
+    assert opted_out(database, OURS, [CONSUMER]) == [True]
 
 
 @needs_ringcentral
@@ -379,7 +385,7 @@ async def test_recording_runs_off_the_event_loop(
 
     loop_thread = threading.get_ident()
     threads: list[int] = []
-    real = optouts.handle_event
+    real = optouts.Ledger.record
 
     def watched(*args: Any, **kwargs: Any) -> Any:
         threads.append(threading.get_ident())
@@ -387,7 +393,7 @@ async def test_recording_runs_off_the_event_loop(
             asyncio.get_running_loop()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_hooks, "handle_event", watched)
+    monkeypatch.setattr(optouts.Ledger, "record", watched)
     answer = await http.post(
         "/webhooks/ringcentral", json=rc_v1(), headers={"Verification-Token": RC_TOKEN}
     )

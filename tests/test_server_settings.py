@@ -155,3 +155,18 @@ def test_the_repr_masks_every_secret() -> None:
     for secret in (KEY, "az-secret-token", "rc-secret-token"):
         assert secret not in shown
     assert "Secret('********')" in shown
+
+
+def test_the_instance_name_defaults_and_is_found_like_every_setting(tmp_path: Path) -> None:
+    assert ServeSettings.from_settings(environ={}).instance == "serve"
+    config = write(tmp_path / "optouts.toml", '[serve]\ninstance = "east-1"\n')
+    assert ServeSettings.from_settings(config=config, environ={}).instance == "east-1"
+    environ = {"OPTOUTS_SERVE_INSTANCE": "west.2"}
+    assert ServeSettings.from_settings(config=config, environ=environ).instance == "west.2"
+    assert ServeSettings.from_settings(environ=environ, instance="x").instance == "x"
+
+
+@pytest.mark.parametrize("name", ["", "two words", "-leading", "a/b", "x" * 65, 7])
+def test_an_instance_name_that_could_not_name_a_lease_owner_is_refused(name: object) -> None:
+    with pytest.raises(ConfigurationError, match="instance"):
+        ServeSettings.from_settings(environ={}, instance=name)

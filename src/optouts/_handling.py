@@ -200,13 +200,26 @@ def _receive(
     ledger: Ledger, event: InboundMessage | ConsentEvent, keywords: Keywords | None
 ) -> Handled:
     """Record the event in the ledger; ``recorded`` says whether vendors must hear of it."""
+    change, classification = change_of(event, keywords)
+    if change is None:
+        return Handled(None, False, classification)
+    recorded = ledger.record([change]) > 0
+    (held,) = ledger.opted_out(event.sender, [event.recipient])
+    return Handled(held, recorded, classification)
+
+
+def change_of(
+    event: InboundMessage | ConsentEvent, keywords: Keywords | None
+) -> tuple[Change | None, Classification | None]:
+    """The change ``event`` asks the ledger to record (None when a text asks for nothing)
+    and, for a text, what it asked for. The service records many events' changes at once."""
     classification = None
     at: datetime | None
     if isinstance(event, InboundMessage):
         classification = event.classify(keywords)
         wanted = {Intent.OPT_OUT: True, Intent.OPT_IN: False}.get(classification.intent)
         if wanted is None:
-            return Handled(None, False, classification)
+            return None, classification
         at, source = event.received_at, f"inbound:{event.provider}"
     else:
         wanted = event.opted_out
@@ -224,9 +237,7 @@ def _receive(
         country_of(event.recipient),
         dated,
     )
-    recorded = ledger.record([change]) > 0
-    (held,) = ledger.opted_out(event.sender, [event.recipient])
-    return Handled(held, recorded, classification)
+    return change, classification
 
 
 def _client(target: Client | str, ledger: Ledger, opened: ExitStack) -> Client:

@@ -315,3 +315,15 @@ class Ledger:
     def release(self, name: str, owner: str) -> None:
         """Give up the lease ``name`` now if ``owner`` holds it, so another takes over at once."""
         self._store.release(f"lease:{name}", owner)
+
+    # What the service's webhooks do with it
+
+    def held(self, sender: str, recipients: Sequence[int]) -> dict[int, tuple[bool, str, int]]:
+        """The state the ledger holds for those of ``recipients`` it has a pair for:
+        (opted out, source, when it changed). Read before ``record``, with the rule
+        ``record`` applies, it tells which of a batch the ledger will take: the service
+        records many webhooks in one commit and answers each with what became of its own."""
+        return {
+            recipient: (bool(opted_out), source, at)
+            for recipient, (opted_out, source, at) in self._store.held(sender, recipients).items()
+        }

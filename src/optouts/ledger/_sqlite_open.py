@@ -18,6 +18,12 @@ opens it again when the file changed, or when a writer's ``-wal`` appeared (with
 
 A write opens the file read-write, creating its folder (0700) and the file (0600) if
 missing, switches it to WAL and creates or upgrades the tables.
+
+By default a write connection checkpoints the WAL itself, in the commit that takes it past
+1,000 pages: that commit waits for the copy into the file and its fsync (tens of
+milliseconds). A process that checkpoints from a thread of its own (``optouts serve``)
+opens its writer inside ``leaving_checkpoints()``; that connection never checkpoints, and
+the process runs ``checkpoint`` on a connection of its own (``open_for_checkpoints``).
 """
 
 from __future__ import annotations
@@ -25,13 +31,26 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
+from typing import NamedTuple
 
 from .._errors import ConfigurationError
 from ._schema import SCHEMA_VERSION, STATEMENTS
 
-__all__ = ["Stamp", "open_for_reading", "open_for_writing", "stamp"]
+__all__ = [
+    "Checkpoint",
+    "Stamp",
+    "checkpoint",
+    "leaving_checkpoints",
+    "ledger_file",
+    "open_for_checkpoints",
+    "open_for_reading",
+    "open_for_writing",
+    "stamp",
+]
 
 Stamp = tuple[tuple[int, int, int] | None, tuple[int, int, int] | None]
 """A ledger file and its -wal as they are now: inode, size and modification time (ns) of
@@ -48,6 +67,11 @@ _MESSAGES = {
     "unable to open database file": _CANTOPEN,
 }
 """The same codes by SQLite's text, for Python 3.10 (no ``sqlite_errorcode``)."""
+WAL_KEPT = 64 * 1024 * 1024
+"""Bytes of -wal file a connection that leaves checkpoints to another keeps when the WAL
+starts over: a burst's WAL is not kept on disk once it has been copied into the file."""
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_leaving = ContextVar("optouts_leaving_checkpoints", default=False)
 
 
 def open_for_reading(
@@ -127,6 +151,9 @@ def open_for_writing(path: str, busy_timeout: float) -> tuple[sqlite3.Connection
         _enable_wal(db, busy_timeout)
         db.execute("PRAGMA synchronous = NORMAL")
         _tune(db)
+        if _leaving.get():
+            db.execute("PRAGMA wal_autocheckpoint = 0")
+            db.execute(f"PRAGMA journal_size_limit = {WAL_KEPT}")
         created = _migrate(db, path)
     except BaseException as exc:
         db.close()
@@ -134,6 +161,69 @@ def open_for_writing(path: str, busy_timeout: float) -> tuple[sqlite3.Connection
             raise _cannot_write(path, exc) from None
         raise
     return db, created
+
+
+@contextmanager
+def leaving_checkpoints() -> Iterator[None]:
+    """Write connections opened in this block (in this thread or task) never checkpoint the
+    WAL: the caller does it elsewhere, with ``checkpoint``, or the WAL grows without end."""
+    token = _leaving.set(True)
+    try:
+        yield
+    finally:
+        _leaving.reset(token)
+
+
+class Checkpoint(NamedTuple):
+    """What ``PRAGMA wal_checkpoint`` did."""
+
+    busy: bool
+    """It could not do all it was asked (a writer or reader was in the way)."""
+    frames: int
+    """Pages the WAL holds now (-1: the file is not in WAL mode)."""
+    copied: int
+    """Of those, pages in the database file now."""
+
+
+def ledger_file(location: str) -> Path | None:
+    """The SQLite database file a ledger's ``location`` names; None for an in-memory ledger,
+    a PostgreSQL one, or a path that holds no SQLite database."""
+    if location == ":memory:" or "://" in location:
+        return None
+    path = Path(location)
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+    except OSError:
+        return None
+    return path if header == _SQLITE_HEADER else None
+
+
+def open_for_checkpoints(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A connection to the existing ledger at ``path`` that only checkpoints: read-write, as
+    a checkpoint writes the file, and creating nothing."""
+    try:
+        db = sqlite3.connect(
+            f"{path.absolute().as_uri()}?mode=rw",
+            uri=True,
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    except sqlite3.Error as exc:
+        raise _cannot_write(str(path), exc) from None
+    return db
+
+
+def checkpoint(db: sqlite3.Connection, mode: str = "PASSIVE") -> Checkpoint:
+    """Copy the WAL into the database file: ``PASSIVE`` takes no lock that a reader or a
+    writer waits for, copying what it can; ``RESTART`` and ``TRUNCATE`` wait (the busy
+    timeout) for the writer and the readers, copy everything, then start the WAL over
+    (``TRUNCATE`` also empties the -wal file), so writers wait while they run."""
+    if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
+        raise ValueError(f"no checkpoint mode {mode!r}")
+    busy, frames, copied = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    return Checkpoint(bool(busy), int(frames), int(copied))
 
 
 def _read_only(uri: str, busy_timeout: float) -> tuple[sqlite3.Connection, int]:

@@ -2,9 +2,11 @@
 
 The app's lifespan opens the ledger (unless given one), a client per target named (open
 clients given are used as they are, and left open), a client over the ledger for the
-check API, and starts the outbox worker; on shutdown it stops the worker, waits for its
-sends in flight, and closes what it opened, in reverse. Routes that need the ledger answer
-503 outside the lifespan.
+check API, a connection of the ledger's own for webhooks (``_recorder``) and for the outbox,
+takes this instance's name in the ledger's leases (``_identity``), starts the thread that
+checkpoints a SQLite ledger's WAL (``_checkpoints``) and the outbox worker; on shutdown it
+commits the webhooks queued, stops the worker, waits for its sends in flight, and closes
+what it opened, in reverse. Routes that need the ledger answer 503 outside the lifespan.
 
 Every request is logged as one line on ``logging.getLogger("optouts.serve")``: client,
 method, path, status, time. Never the query string, which may carry a webhook's token,
@@ -17,8 +19,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -36,14 +36,18 @@ from .._errors import ConfigurationError, printable
 from .._handling import configured_keywords, open_async
 from .._sync import LEDGER
 from ..ledger import Ledger
+from ..ledger._sqlite_open import leaving_checkpoints, ledger_file
 from ._api import api_routes
 from ._audit_page import audit_route
 from ._body import BodyLimit
+from ._checkpoints import Checkpointer
 from ._hooks import webhook_routes
+from ._identity import Identity
 from ._metrics import Metrics
 from ._openapi import openapi_route
 from ._ops import ops_routes
 from ._outbox import Outbox
+from ._recorder import Recorder
 from ._service import Opened, OutboxLike, Service, error
 from ._settings import ServeSettings
 
@@ -119,16 +123,35 @@ def _lifespan(
             checker = ledger.async_client()
             opened.push_async_callback(checker.aclose)
             keywords = await asyncio.to_thread(configured_keywords, ledger.config_path)
+            # Webhooks write on a connection of their own, which never checkpoints a SQLite
+            # WAL: a thread of the service does, so no request waits for it.
+            writer = await asyncio.to_thread(_writer_of, ledger)
+            checkpointer = None
+            if writer is not ledger:
+                opened.callback(writer.close)
+                wal = ledger_file(ledger.location)
+                if wal is not None:
+                    checkpointer = Checkpointer(wal)
+                    await asyncio.to_thread(checkpointer.start)
+                    opened.callback(checkpointer.stop)
+            identity = await asyncio.to_thread(
+                Identity.claim, ledger.location, service.settings.instance
+            )
+            opened.callback(identity.close)  # once the outbox has given its leases up
             # The outbox's long reads get a connection of their own, so webhooks never
             # wait behind them (an in-memory ledger has only the one).
             carrier = ledger
             with contextlib.suppress(ConfigurationError):
                 carrier = await asyncio.to_thread(ledger.reopen)
                 opened.callback(carrier.close)
-            outbox = make_outbox(carrier, clients, service.metrics, _owner())
+            outbox = make_outbox(carrier, clients, service.metrics, identity.owner)
             worker = asyncio.create_task(outbox.run(), name="optouts outbox")
             opened.push_async_callback(_finish, outbox, worker)
-            service.opened = Opened(ledger, checker, outbox, worker, keywords)
+            pause = checkpointer.pause if checkpointer is not None else None
+            recorder = Recorder(writer, on_recorded=outbox.wake, pause=pause)
+            recorder.start()
+            opened.push_async_callback(recorder.close)  # what is queued, before the outbox stops
+            service.opened = Opened(ledger, checker, recorder, outbox, worker, keywords)
             opened.callback(setattr, service, "opened", None)  # first undone: routes say 503
             yield
 
@@ -152,9 +175,21 @@ async def _finish(outbox: OutboxLike, worker: asyncio.Task[None]) -> None:
         logger.error("the outbox worker had stopped: %s: %s", type(failure).__name__, failure)
 
 
-def _owner() -> str:
-    """Who this process is, for the outbox's leases on the ledger."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+def _writer_of(ledger: Ledger) -> Ledger:
+    """The ledger on a connection for webhooks alone, opened to write, that leaves WAL
+    checkpoints to the service's thread; the ledger itself when it cannot be opened twice
+    (in memory, or made from a store)."""
+    try:
+        writer = ledger.reopen()
+    except ConfigurationError:
+        return ledger
+    try:
+        with leaving_checkpoints():
+            writer.require(write=True)
+    except BaseException:
+        writer.close()
+        raise
+    return writer
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:

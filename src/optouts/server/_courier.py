@@ -40,8 +40,9 @@ health report's ``skipped``.
 **Claims.** Instances sharing a ledger take turns per target through a lease in the ledger
 (``Ledger.lease``): only the holder sends to the target. It renews the lease every third of
 its length, while a call is in flight too, and cancels the round if it finds the lease
-lost. A killed holder's lease runs out, and another instance, or the restarted one, takes
-over with a full round.
+lost. A killed holder's lease runs out, and another instance takes over with a full round;
+the killed one restarted has the same owner (``_identity``), so it takes its leases back at
+once, with a full round too.
 """
 
 from __future__ import annotations

@@ -34,8 +34,9 @@ _LEDGER = "local"
 class Outbox:
     """Carries every state the ledger holds to each of ``targets`` until it is confirmed.
 
-    ``owner`` names this instance in the ledger's leases (host and process, say): instances
-    with the same owner would take each other for themselves. ``timing`` is for tests and
+    ``owner`` names this instance in the ledger's leases (``_identity.Identity``: the same
+    after a restart, so a restarted service takes its leases back at once): two live
+    instances with the same owner would take each other for themselves. ``timing`` is for tests and
     tuning; the defaults are the service's.
     """
 

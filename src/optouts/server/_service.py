@@ -1,5 +1,6 @@
 """What every route of the service shares: its settings and metrics from the start, and the
-ledger, the ledger's client and the outbox while the app's lifespan has them open.
+ledger, the ledger's client, the webhooks' recorder and the outbox while the app's lifespan
+has them open.
 
 Routes ask ``running()``: before startup or after shutdown it answers 503, so a request
 never reaches a closed ledger.
@@ -19,6 +20,7 @@ from .._client import AsyncClient
 from ..keywords import Keywords
 from ..ledger import Ledger
 from ._metrics import Metrics
+from ._recorder import Recorder
 from ._settings import ServeSettings
 
 __all__ = ["Opened", "OutboxLike", "Service", "error"]
@@ -48,6 +50,8 @@ class Opened:
     ledger: Ledger
     client: AsyncClient
     """A client over the ledger: validation, deduplication and per-recipient results."""
+    recorder: Recorder
+    """Where webhooks record their events, many requests a commit."""
     outbox: OutboxLike
     worker: asyncio.Task[None]
     """The outbox's ``run()``."""

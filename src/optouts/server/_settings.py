@@ -1,4 +1,5 @@
-"""What ``optouts serve`` is configured with: API keys, targets, and each webhook's settings.
+"""What ``optouts serve`` is configured with: API keys, targets, its instance name, and each
+webhook's settings.
 
 Each is found as every setting is: explicit argument > environment > the ``[serve]`` table
 of optouts.toml. Webhook settings are whatever the installed formats declare
@@ -11,6 +12,7 @@ the route unserved (404), never open. Secrets stay ``optouts.Secret`` from here 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +32,7 @@ from ..inbound import InboundParser, get_parser, parsers
 
 __all__ = ["ServeSettings"]
 
+_INSTANCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _API_KEY_LENGTH = 16
 """Characters an API key has at least: a shorter one can be guessed."""
 _ENV_REFERENCE = "env:"
@@ -53,6 +56,12 @@ def _api_keys(value: Any) -> tuple[Secret, ...]:
     return tuple(Secret(key) for key in keys)
 
 
+def _instance(value: Any) -> str:
+    if not isinstance(value, str) or not _INSTANCE.fullmatch(value.strip()):
+        raise ValueError("expected a name of letters, digits, '.', '_' and '-', at most 64")
+    return value.strip()
+
+
 _CORE = (
     Setting(
         "api_keys",
@@ -61,6 +70,13 @@ _CORE = (
         parse=_api_keys,
     ),
     Setting("targets", "vendors the outbox carries every opt-out to", parse=_names),
+    Setting(
+        "instance",
+        "this service's name in the ledger's leases: restarted under the same name on the "
+        "same host, it takes its own leases back at once",
+        default="serve",
+        parse=_instance,
+    ),
 )
 
 
@@ -68,13 +84,16 @@ _CORE = (
 class ServeSettings:
     """How the service is configured; build it with ``ServeSettings.from_settings()``.
 
-    ``webhooks`` holds the settings of each endpoint that is served, by format name (a
-    ``Settings`` mapping, secrets masked in its repr); ``not_served`` says, for each other
-    installed format, what it would need.
+    ``instance`` names this service in the ledger's leases, with the host (``_identity``):
+    restarted under the same name, it takes its own leases back at once. ``webhooks`` holds
+    the settings of each endpoint that is served, by format name (a ``Settings`` mapping,
+    secrets masked in its repr); ``not_served`` says, for each other installed format, what
+    it would need.
     """
 
     api_keys: tuple[Secret, ...] = ()
     targets: tuple[str, ...] = ()
+    instance: str = "serve"
     webhooks: Mapping[str, Settings] = attrs.field(factory=dict)
     not_served: Mapping[str, str] = attrs.field(factory=dict)
 
@@ -86,6 +105,7 @@ class ServeSettings:
         environ: Mapping[str, str] | None = None,
         api_keys: Any = None,
         targets: Any = None,
+        instance: Any = None,
         webhooks: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> ServeSettings:
         """Resolve every setting; ``webhooks`` gives values per format (``{"azure": {"token":
@@ -94,7 +114,7 @@ class ServeSettings:
         environ = os.environ if environ is None else environ
         found = load_config_file(config, environ)
         table = _serve_table(found)
-        explicit = {"api_keys": api_keys, "targets": targets}
+        explicit = {"api_keys": api_keys, "targets": targets, "instance": instance}
         core = {
             setting.name: _resolve(None, setting, explicit, table, found, environ)
             for setting in _CORE
@@ -121,6 +141,7 @@ class ServeSettings:
         return cls(
             api_keys=core["api_keys"] or (),
             targets=core["targets"] or (),
+            instance=core["instance"],
             webhooks=served,
             not_served=not_served,
         )
