@@ -1,10 +1,12 @@
 """Ledger throughput: build, check and import a million pairs through ``optouts.Client``.
 
 Compares the end-to-end check (numbers validated, deduplicated, batched, results in input
-order) with a raw ``sqlite3`` script doing the ledger's own lookup (the store's query text,
-with its connection settings) on the same file, in the same run: the two alternate, and
-the best of each counts. Targets on a 2-core machine: check >= 300,000 recipients/s and
-within 2x the raw script's time, import >= 200,000 pairs/s, peak RSS <= 300 MB.
+order and read one by one) with a raw ``sqlite3`` script doing the ledger's own lookup (the
+store's query text and encoding, with its connection settings) on the same file, in the
+same run: the two alternate, and the best of each counts. The ratio is of CPU time (both
+run in one thread), so other work on a shared machine does not tilt it; the wall-clock
+ratio is printed beside it. Targets on a 2-core machine: check >= 300,000 recipients/s
+and within 2x the raw script's time, import >= 200,000 pairs/s, peak RSS <= 300 MB.
 
     python benchmarks/bench_ledger.py [--size 1000000] [--json]
 """
@@ -30,7 +32,7 @@ from optouts.ledger._sqlite import _OPTED_OUT
 SENDER = "+18005550100"
 AREA_CODES = ("202", "206", "212", "303", "305", "312", "404", "415", "503", "512", "602", "617")
 CHUNK = 100_000
-ROUNDS = 3
+ROUNDS = 5
 """Check and raw lookups alternate this many times; the best time of each counts."""
 
 
@@ -62,6 +64,13 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     value = action()
     return time.perf_counter() - started, value
+
+
+def timed_both(action: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall-clock and CPU seconds (this process, all threads) of ``action``, and its value."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = action()
+    return time.perf_counter() - wall, time.process_time() - cpu, value
 
 
 def peak_rss_mb() -> float:
@@ -106,10 +115,11 @@ def run(size: int) -> dict[str, Any]:
 
             checks, raws = [], []
             for _ in range(ROUNDS):
-                checks.append(timed(check_all))
-                raws.append(timed(lambda: raw_lookups(path, iter(batch))))
-            check_s, opted_out = min(checks)
-            raw_s, raw_opted_out = min(raws)
+                checks.append(timed_both(check_all))
+                raws.append(timed_both(lambda: raw_lookups(path, iter(batch))))
+            check_s, raw_s = min(c[0] for c in checks), min(r[0] for r in raws)
+            check_cpu, raw_cpu = min(c[1] for c in checks), min(r[1] for r in raws)
+            opted_out, raw_opted_out = checks[0][2], raws[0][2]
 
             batch = list(imports(size))
             import_s, imported_ok = timed(lambda: client.add("+18005550111", batch).ok)
@@ -121,7 +131,8 @@ def run(size: int) -> dict[str, Any]:
         "check_recipients_per_s": size / check_s,
         "check_seconds": check_s,
         "raw_sqlite_check_seconds": raw_s,
-        "check_vs_raw_sqlite": check_s / raw_s,
+        "check_vs_raw_sqlite": check_cpu / raw_cpu,
+        "check_vs_raw_sqlite_wall": check_s / raw_s,
         "import_pairs_per_s": size / import_s,
         "peak_rss_mb": peak_rss_mb(),
     }
@@ -136,14 +147,26 @@ def report(figures: dict[str, Any]) -> Iterator[str]:
         f"  check (Client.check): {figures['check_recipients_per_s']:>12,.0f} recipients/s "
         f"(target >= 300,000)"
     )
+    raw = figures["size"] / figures["raw_sqlite_check_seconds"]
+    yield f"  raw sqlite3 lookups:  {raw:>12,.0f} recipients/s"
     yield (
-        f"  raw sqlite3 lookups:  {figures['size'] / figures['raw_sqlite_check_seconds']:>12,.0f} "
-        f"recipients/s -> optouts takes {figures['check_vs_raw_sqlite']:.2f}x the raw script's "
-        "time (target <= 2x)"
+        f"  check vs raw:         {figures['check_vs_raw_sqlite']:>12.2f}x the raw script's "
+        f"CPU time (wall clock {figures['check_vs_raw_sqlite_wall']:.2f}x) (target <= 2x)"
     )
     imported = figures["import_pairs_per_s"]
     yield f"  import (Client.add):  {imported:>12,.0f} pairs/s (target >= 200,000)"
     yield f"  peak RSS:             {figures['peak_rss_mb']:>12,.0f} MB (target <= 300)"
+    for name, met in verdicts(figures).items():
+        yield f"  {name}: {'met' if met else 'MISSED'}"
+
+
+def verdicts(figures: dict[str, Any]) -> dict[str, bool]:
+    return {
+        "check >= 300,000/s": figures["check_recipients_per_s"] >= 300_000,
+        "check <= 2x raw sqlite3": figures["check_vs_raw_sqlite"] <= 2.0,
+        "import >= 200,000/s": figures["import_pairs_per_s"] >= 200_000,
+        "peak RSS <= 300 MB": figures["peak_rss_mb"] <= 300,
+    }
 
 
 def main() -> int:
@@ -153,13 +176,7 @@ def main() -> int:
     args = parser.parse_args()
     figures = run(args.size)
     print(json.dumps(figures, indent=2) if args.json else "\n".join(report(figures)))
-    met = (
-        figures["check_recipients_per_s"] >= 300_000
-        and figures["check_vs_raw_sqlite"] <= 2.0
-        and figures["import_pairs_per_s"] >= 200_000
-        and figures["peak_rss_mb"] <= 300
-    )
-    if args.size == 1_000_000 and not met:
+    if args.size == 1_000_000 and not all(verdicts(figures).values()):
         print("one or more targets missed", file=sys.stderr)
         return 1
     return 0

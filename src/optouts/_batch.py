@@ -7,23 +7,24 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import attrs
 
 from ._errors import InvalidNumber
 from ._models import Outcome, RecipientResult, Row
-from ._numbers import is_e164, normalize
+from ._numbers import all_e164, e164_flags, is_e164, normalize
 
 if TYPE_CHECKING:
     from ._http import Stats
 
-__all__ = ["Answered", "Batch", "as_rows", "failed", "windows"]
+__all__ = ["Answered", "Batch", "failed", "rows_for", "windows"]
 
-Answered = tuple[dict[str, Row], "Stats"]
-"""A chunk's result rows keyed by recipient, and what getting them cost."""
+Answered = tuple[list[Row], "Stats"]
+"""A chunk's result rows, one per recipient in the chunk's order, and what getting them cost."""
 
 _NO_ANSWER = Outcome.failure("the provider returned no result for this recipient")
+_ALL_STR = frozenset({str})
 
 
 @attrs.define
@@ -35,6 +36,10 @@ class Batch:
     unique: list[str]
     """Valid recipients, each once, in first-seen order."""
     chunk_size: int
+    _clean: bool = attrs.field(default=True, init=False)
+    """Whether every position is a number (no input failed), so rows may need no lookup."""
+    _normalized: dict[str, str | RecipientResult] = attrs.field(factory=dict, init=False)
+    """What input outside the fast path became, so a repeated one is normalised once."""
 
     @classmethod
     def prepare(
@@ -46,39 +51,76 @@ class Batch:
         return batch.seal()
 
     def extend(self, recipients: Iterable[object], default_region: str | None) -> None:
-        """Normalise more input into this window (an async client does it in slices)."""
+        """Normalise more input into this window (an async client does it in slices).
+
+        Strings already in E.164 are checked all at once (``all_e164``) and kept as they
+        are; only the others go through phonenumbers, each distinct one once per window.
+        """
+        items = recipients if type(recipients) is list else list(recipients)
+        if set(map(type, items)) <= _ALL_STR:
+            if all_e164(cast("list[str]", items)):
+                self.positions.extend(cast("list[str]", items))
+                return
+            canonical = e164_flags(cast("list[str]", items))
+        else:
+            canonical = [type(raw) is str and is_e164(raw) for raw in items]
         append = self.positions.append
-        for raw in recipients:
-            if type(raw) is str and is_e164(raw):  # the fast path for well-formed input
-                append(raw)
-                continue
+        for raw, fine in zip(items, canonical, strict=True):
+            append(cast("str", raw) if fine else self._normalize(raw, default_region))
+
+    def _normalize(self, raw: object, default_region: str | None) -> str | RecipientResult:
+        known = self._normalized.get(raw) if type(raw) is str else None
+        if known is None:
             try:
-                append(normalize(raw, default_region))
+                known = normalize(raw, default_region)
             except InvalidNumber as exc:
-                append(RecipientResult(str(raw), ok=False, error=exc.reason))
+                known = RecipientResult(str(raw), ok=False, error=exc.reason)
+            if type(raw) is str:
+                self._normalized[raw] = known
+        if type(known) is not str:
+            self._clean = False
+        return known
 
     def seal(self) -> Batch:
         """Done extending: list each valid recipient once, in first-seen order."""
-        self.unique = list(dict.fromkeys(p for p in self.positions if type(p) is str))
+        valid = (
+            cast("list[str]", self.positions)
+            if self._clean
+            else [p for p in self.positions if isinstance(p, str)]
+        )
+        # a set is the cheaper test for the common case of no repeats; a dict keeps order
+        self.unique = valid[:] if len(set(valid)) == len(valid) else list(dict.fromkeys(valid))
+        self._normalized = {}
         return self
 
     def chunks(self) -> list[Sequence[str]]:
         size = self.chunk_size
         return [self.unique[i : i + size] for i in range(0, len(self.unique), size)]
 
-    def assemble(self, rows: Mapping[str, Row]) -> list[Row]:
-        """One row per input position; a recipient the provider skipped fails, never passes."""
+    def assemble(self, answered: Iterable[list[Row]]) -> list[Row]:
+        """One row per input position, from the rows of each chunk (in chunk order).
+
+        When no input failed and none repeated, the positions are the chunks laid end to
+        end, and so are the rows; otherwise each position looks its row up.
+        """
+        rows = list(itertools.chain.from_iterable(answered))
+        if self._clean and len(self.unique) == len(self.positions):
+            return rows
+        by_recipient = dict(zip(self.unique, rows, strict=True))
         return [
-            rows.get(position) or _NO_ANSWER.for_recipient(position)
-            if type(position) is str
-            else position.as_row()  # type: ignore[union-attr]
+            position.as_row() if isinstance(position, RecipientResult) else by_recipient[position]
             for position in self.positions
         ]
 
 
-def as_rows(results: Mapping[str, Outcome]) -> dict[str, Row]:
-    """A chunk's answers as result rows, keyed by recipient."""
-    return {number: outcome.for_recipient(number) for number, outcome in results.items()}
+def rows_for(chunk: Sequence[str], results: Mapping[str, Outcome]) -> list[Row]:
+    """A chunk's answers as result rows, in the chunk's order; a recipient the provider
+    skipped fails, never passes."""
+    if len(results) == len(chunk) and list(results) == chunk:  # answered in order: no lookups
+        pairs: Iterable[tuple[str, Outcome]] = results.items()
+    else:
+        pairs = zip(chunk, map(results.get, chunk, itertools.repeat(_NO_ANSWER)), strict=True)
+    return [(r, o.ok, o.opted_out, o.error, o.status_code) for r, o in pairs]
 
 
 def windows(items: Iterable[object], size: int) -> Iterator[list[object]]:

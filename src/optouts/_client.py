@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import httpx
 
-from ._batch import Answered, Batch, as_rows, failed, windows
+from ._batch import Answered, Batch, failed, rows_for, windows
 from ._config import ConfigFile, core_setting, load_config_file, resolve_settings
 from ._errors import ConfigurationError, ProviderError
 from ._http import Stats, run_async, run_sync
@@ -159,6 +159,7 @@ class _ClientCore:
             sender,
             self.provider.name,
             requests=stats.requests,
+            auth_requests=stats.auth_requests,
             retries=stats.retries,
             waited=stats.waited,
             rate_limit_wait=stats.rate_limit_wait,
@@ -173,11 +174,11 @@ class _ClientCore:
 
     @staticmethod
     def _assemble(batch: Batch, done: Iterable[Answered], stats: Stats) -> list[Row]:
-        answers: dict[str, Row] = {}
+        answered: list[list[Row]] = []
         for rows, spent in done:
-            answers.update(rows)
+            answered.append(rows)
             stats.merge(spent)
-        return batch.assemble(answers)
+        return batch.assemble(answered)
 
 
 class _Halted(Exception):
@@ -310,8 +311,9 @@ class Client(_ClientCore):
         Memory stays bounded however long ``recipients`` is (a file, a generator).
         """
         sender, _ = self._start(operation, sender)
-        rows = self._stream_windows(operation, sender, recipients, Stats())
-        return itertools.starmap(RecipientResult, itertools.chain.from_iterable(rows))
+        windows = self._stream_windows(operation, sender, recipients, Stats())
+        # a window at a time, so a window's last results never wait for the next window
+        return itertools.chain.from_iterable(map(RecipientResult._from_rows, windows))
 
     def _collect(self, operation: Operation, sender: str, recipients: Iterable[str]) -> BatchResult:
         sender, _ = self._start(operation, sender)
@@ -387,7 +389,7 @@ class Client(_ClientCore):
             except BaseException:
                 halt.set()
                 raise
-        return as_rows(results), spent
+        return rows_for(chunk, results), spent
 
     def _run(self, job: Exchange[Any], stats: Stats) -> Any:
         return run_sync(job, self._http, self.provider.auth, stats)
@@ -505,8 +507,8 @@ class AsyncClient(_ClientCore):
         self, operation: str, sender: str, recipients: Iterable[str]
     ) -> AsyncIterator[RecipientResult]:
         async for rows in self._stream_windows(operation, sender, recipients, Stats()):
-            for row in rows:
-                yield RecipientResult(*row)
+            for result in RecipientResult._from_rows(rows):
+                yield result
 
     async def _collect(
         self, operation: Operation, sender: str, recipients: Iterable[str]
@@ -575,7 +577,7 @@ class AsyncClient(_ClientCore):
                 results = self._chunk_failed(chunk, error)
         # Rows are made here, a chunk at a time, after the slot is free: made for a whole
         # window at once, they held up every answer in flight for milliseconds.
-        return as_rows(results), spent
+        return rows_for(chunk, results), spent
 
     async def _run(self, job: Exchange[Any], stats: Stats) -> Any:
         if self.provider.blocking:

@@ -41,6 +41,9 @@ class Stats:
     rate_limit_wait: float = 0.0
     """The part of ``waited`` spent on rate limits: pacing and Retry-After."""
     notes: dict[str, object] = attrs.Factory(dict)
+    auth_requests: int = 0
+    """The part of ``requests`` an auth flow sent on its own (token fetches), which vendors
+    count apart from API calls (RingCentral's Auth group)."""
 
     def merge(self, other: Stats) -> None:
         """Add what one batch cost (each batch counts alone, so threads never share one)."""
@@ -49,10 +52,13 @@ class Stats:
         self.waited += other.waited
         self.rate_limit_wait += other.rate_limit_wait
         self.notes.update(other.notes)
+        self.auth_requests += other.auth_requests
 
     def sent(self, reply: httpx.Response) -> None:
-        """Count the request and any an auth flow sent before it (a token fetch)."""
+        """Count the request and any an auth flow sent before it: a token fetch, or the
+        same request refused with a 401 (not an auth request: the same object again)."""
         self.requests += 1 + len(reply.history)
+        self.auth_requests += sum(earlier.request is not reply.request for earlier in reply.history)
 
     def paused(self, step: Sleep) -> None:
         if step.reason != "pace":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import enum
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar, cast, overload
 
 import attrs
 
@@ -107,9 +109,78 @@ class RecipientResult:
     def as_row(self) -> Row:
         return (self.recipient, self.ok, self.opted_out, self.error, self.status_code)
 
+    @classmethod
+    def _from_rows(cls, rows: Iterable[Row]) -> Iterator[RecipientResult]:
+        """``RecipientResult(*row)`` for each row, in order, made a block at a time.
+
+        A million-recipient check is read a result at a time, and calling the class per
+        row spent more than the ledger's lookup. Where making an instance is nothing but
+        storing its fields (``_plain_setters`` checks that), each block's instances get
+        each field from C, a column at a time; otherwise, and for any row not of one value
+        per field, the class is called as usual.
+        """
+        setters = _plain_setters(cls)
+        if setters is None:
+            return itertools.starmap(cls, rows)
+        return itertools.chain.from_iterable(_made(cls, setters, rows))
+
 
 Row = tuple[str, bool, "bool | None", "str | None", "int | None"]
 """A RecipientResult's fields as a plain tuple (how BatchResult stores them)."""
+
+_BLOCK = 256
+"""Results made at a time: few enough that a block's objects are still in the CPU cache."""
+_sink: collections.deque[object] = collections.deque(maxlen=0)
+_drain = _sink.extend
+"""Runs an iterator to its end, from C, keeping nothing."""
+_Setter = Callable[[object, object], None]
+_setters: dict[type[Any], tuple[_Setter, ...] | None] = {}
+
+
+def _plain_setters(cls: type[Any]) -> tuple[_Setter, ...] | None:
+    """Each field's slot setter, in field order, when calling ``cls`` does nothing else:
+    its ``__init__`` is the one attrs wrote, no field validates, converts or hooks a set,
+    there is no ``__attrs_pre_init__``/``__attrs_post_init__``, and its slots are its
+    fields (no cached hash to fill in). None otherwise: then the class is called."""
+    if cls not in _setters:
+        _setters[cls] = _find_plain_setters(cls)
+    return _setters[cls]
+
+
+def _find_plain_setters(cls: type[Any]) -> tuple[_Setter, ...] | None:
+    init = getattr(cls.__init__, "__code__", None)
+    if init is None or not init.co_filename.startswith("<attrs generated"):
+        return None
+    if hasattr(cls, "__attrs_pre_init__") or hasattr(cls, "__attrs_post_init__"):
+        return None
+    fields = attrs.fields(cls)
+    if any(f.validator or f.converter or f.on_setattr or not f.init for f in fields):
+        return None
+    own = set(cls.__dict__.get("__slots__", ())) - {"__weakref__"}
+    if own != {f.name for f in fields}:
+        return None
+    slots = [cls.__dict__[f.name] for f in fields]
+    if not all(type(slot) is types.MemberDescriptorType for slot in slots):
+        return None
+    return tuple(cast("_Setter", slot.__set__) for slot in slots)
+
+
+def _made(cls: type[Any], setters: tuple[_Setter, ...], rows: Iterable[Row]) -> Iterator[list[Any]]:
+    """Blocks of instances of ``cls``, each made with no Python code run per instance."""
+    make = object.__new__
+    source = iter(rows)
+    while block := list(itertools.islice(source, _BLOCK)):
+        try:
+            columns = list(zip(*block, strict=True))
+        except ValueError:  # rows of different lengths: let the class say what it makes of them
+            columns = []
+        if len(columns) != len(setters):
+            yield list(itertools.starmap(cls, block))
+            continue
+        made = list(map(make, itertools.repeat(cls, len(block))))
+        for setter, column in zip(setters, columns, strict=True):
+            _drain(map(setter, made, column))
+        yield made
 
 
 @attrs.frozen
@@ -165,6 +236,9 @@ class BatchResult(Sequence[RecipientResult]):
     """The part of ``waited`` spent on rate limits (pacing and Retry-After)."""
     info: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     """What the provider reported about how it answered, e.g. ``info["check_plan"]``."""
+    auth_requests: int = 0
+    """The part of ``requests`` sent to log in (token fetches): vendors count them apart
+    from API calls, so ``requests - auth_requests`` is what the API's rate limit saw."""
 
     @classmethod
     def of(cls, results: Iterable[RecipientResult], **details: Any) -> BatchResult:
@@ -176,14 +250,14 @@ class BatchResult(Sequence[RecipientResult]):
     def __getitem__(self, index: slice) -> Sequence[RecipientResult]: ...
     def __getitem__(self, index: int | slice) -> RecipientResult | Sequence[RecipientResult]:
         if isinstance(index, slice):
-            return [RecipientResult(*row) for row in self.rows[index]]
+            return list(RecipientResult._from_rows(self.rows[index]))
         return RecipientResult(*self.rows[index])
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __iter__(self) -> Iterator[RecipientResult]:
-        return itertools.starmap(RecipientResult, self.rows)
+        return RecipientResult._from_rows(self.rows)
 
     @property
     def ok(self) -> bool:

@@ -19,6 +19,7 @@ creates them, under an advisory lock so that two processes creating them at once
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -463,7 +464,7 @@ class PostgresLedger:
             ids = sorted(set(self._sender_id_map(cur, senders, create=False).values()))
             if not ids:
                 return set()
-            return {int(row[0]) for row in cur.execute(_OPTED_OUT, (ids, unique))}
+            return set(itertools.chain.from_iterable(cur.execute(_OPTED_OUT, (ids, unique))))
 
         return self._read(work)
 

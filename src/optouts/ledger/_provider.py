@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -80,11 +81,15 @@ class LocalProvider(Provider):
         return dict.fromkeys(recipients, Outcome.OPTED_OUT if opted_out else Outcome.NOT_OPTED_OUT)
 
     def check(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
-        digits = [int(r[1:]) for r in recipients]
+        digits = list(map(int, recipients))  # E.164: int() reads the "+" as a sign
         senders = [sender] if sender == WILDCARD else [sender, WILDCARD]
         found = self._store.opted_out(senders, digits)
-        yes, no = Outcome.OPTED_OUT, Outcome.NOT_OPTED_OUT
-        return {r: yes if d in found else no for r, d in zip(recipients, digits, strict=True)}
+        # every recipient not opted out, then the few that are: built from C, in input order
+        answers = dict.fromkeys(recipients, Outcome.NOT_OPTED_OUT)
+        if found:
+            for recipient in itertools.compress(recipients, map(found.__contains__, digits)):
+                answers[recipient] = Outcome.OPTED_OUT
+        return answers
         yield  # pragma: no cover - makes this an exchange
 
     def list_page(

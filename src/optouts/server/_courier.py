@@ -400,7 +400,7 @@ class Courier:
                 tally.auth = tally.auth or taken is Verdict.STOP
                 tally.error = f"{sender}: {error}"
             return taken
-        tally.requests += result.requests
+        tally.requests += result.requests - result.auth_requests  # logins: a budget of their own
         sent = accepted(chunk, result)
         if sent.recipients:
             await asyncio.to_thread(
