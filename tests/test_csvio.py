@@ -263,13 +263,6 @@ def test_into_a_vendor_the_newest_row_of_a_pair_wins() -> None:
     assert report.failed == 0
 
 
-def test_a_time_in_the_future_is_a_bad_line(ledger: optouts.Ledger) -> None:
-    report = import_csv(
-        ledger, csv_lines("+18005550100,+12025550101,opted-in,,2999-01-01T00:00:00Z")
-    )
-    assert report.errors == ((2, "updated_at '2999-01-01T00:00:00Z' is in the future"),)
-
-
 def test_columns_the_format_does_not_name_are_ignored(
     ledger: optouts.Ledger, client: optouts.Client
 ) -> None:

@@ -11,29 +11,40 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optouts._csvparse import HEADER, Window, columns_of, guarded, parse, unguarded
+from optouts._csvparse import HEADER, Window, guarded, parse, read_header, unguarded
 from optouts._errors import InvalidNumber, quote_value
 from optouts._numbers import country_of, normalize, normalize_sender
 from optouts.ledger import Change
 
 NOW = 1_800_000_000_000_000
+SKEW = 300_000_000
+"""Five minutes: how far ahead of the import's clock a file's time is believed."""
 SOURCE = "import:test.csv"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def run(
-    text: str, *, region: str | None = None, size: int = 1000, keep_lines: bool = True
+    text: str,
+    *,
+    region: str | None = None,
+    size: int = 1000,
+    first: int | None = None,
+    keep_lines: bool = True,
 ) -> list[Window]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    columns = columns_of(next(reader))
+    lines = iter(io.StringIO(text, newline=""))
+    header = read_header(lines)
+    assert header is not None
+    columns, after = header
     return list(
         parse(
-            reader,
+            lines,
             columns,
+            after=after,
             region=region,
             default_source=SOURCE,
             now=lambda: NOW,
             size=size,
+            first=first,
             keep_lines=keep_lines,
         )
     )
@@ -68,10 +79,13 @@ def expected(row: list[str], region: str | None) -> Change | str:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
         at = (moment - EPOCH) // timedelta(microseconds=1)
-        if at > datetime.now(timezone.utc).timestamp() * 1e6 + 86400e6:
-            return f"updated_at {quote_value(when)} is in the future"
         if moment < datetime(1, 1, 1, tzinfo=timezone.utc):
             return f"updated_at {quote_value(when)} is before the year 1 in UTC"
+    dated = at is not None
+    if at is not None and at > NOW + SKEW:  # not believed: taken when it was read
+        at, dated = None, False
+    elif at is not None and not state and at > NOW:  # an opt-in counts from when it was read
+        at = NOW
     return Change(
         sender,
         int(number[1:]),
@@ -79,7 +93,7 @@ def expected(row: list[str], region: str | None) -> Change | str:
         unquoted(source.strip() or SOURCE),
         NOW if at is None else at,
         country_of(number),
-        at is not None,
+        dated,
     )
 
 
@@ -123,7 +137,13 @@ moments = st.datetimes(
     max_value=datetime(2200, 1, 1),
     timezones=st.one_of(st.none(), offsets),
 )
+near_now = st.integers(min_value=-SKEW - 2, max_value=SKEW + 2).map(
+    lambda ahead: (EPOCH + timedelta(microseconds=NOW + ahead)).isoformat()
+)
+"""Times about the import's clock, where the clock-skew allowance starts and ends."""
 times = st.one_of(
+    near_now,
+    st.sampled_from(["9999-12-31T23:59:59Z", "9999-12-31T23:59:59.999999-23:59"]),
     moments.map(lambda m: m.isoformat()),
     moments.map(lambda m: m.isoformat().replace("+00:00", "Z")),
     moments.map(lambda m: f" {m.isoformat()} "),
@@ -183,6 +203,8 @@ def expected_row(row: list[str], header: list[str], region: str | None) -> Chang
     st.lists(st.tuples(st.lists(trailing, max_size=2), st.integers(0, 6))),
     st.sampled_from([None, "US"]),
     st.integers(min_value=1, max_value=7),
+    st.one_of(st.none(), st.integers(min_value=1, max_value=3)),
+    st.sampled_from(["\n", "\r\n"]),
 )
 def test_the_parser_reads_every_row_as_the_exact_path_does(
     records: list[tuple[str, ...]],
@@ -190,17 +212,25 @@ def test_the_parser_reads_every_row_as_the_exact_path_does(
     ragged: list[tuple[list[str], int]],
     region: str | None,
     size: int,
+    first: int | None,
+    terminator: str,
 ) -> None:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")  # then cells with either get quoted
-    writer.writerow(header)
+
+    def write(row: list[str]) -> None:
+        """One row, ending with ``terminator``; a cell holding a line break is quoted either way."""
+        line = io.StringIO()
+        csv.writer(line, lineterminator="\r\n").writerow(row)
+        out.write(line.getvalue().removesuffix("\r\n") + terminator)
+
+    write(header)
     starts, rows = [], []
     for n, record in enumerate(records):
         extra, cut = ragged[n] if n < len(ragged) else ([], 0)
         rows.append(row_for(record, header, extra, cut))
         starts.append(len(io.StringIO(out.getvalue(), newline="").readlines()) + 1)
-        writer.writerow(rows[-1])
-    windows = run(out.getvalue(), region=region, size=size)
+        write(rows[-1])
+    windows = run(out.getvalue(), region=region, size=size, first=first)
 
     got: dict[int, Change | str] = {}
     for window in windows:
@@ -217,6 +247,53 @@ def test_the_parser_reads_every_row_as_the_exact_path_does(
         if isinstance(change, Change):  # the exact types the stores expect
             assert (type(change.recipient), type(change.at)) == (int, int)
             assert (type(change.opted_out), type(change.dated)) == (bool, bool)
+
+
+@pytest.mark.parametrize(("size", "first"), [(100_000, None), (3000, 500), (2000, None)])
+def test_a_long_file_reads_the_same_however_its_lines_are_cut_into_blocks(
+    size: int, first: int | None
+) -> None:
+    """Blocks of thousands of lines: cut by ``str.split``, or read by csv where a quoted
+    cell (one running on past a block's last line, a run of them), a blank line or a short
+    row is; every row as the exact path reads it, on the line it starts on."""
+    rows = [
+        [
+            "+18005550100",
+            f"+1202555{n % 10_000:04d}",
+            "opted-out" if n % 3 else "opted-in",
+            "api",
+            f"2026-01-01T00:{n % 60:02d}:00Z",
+        ]
+        for n in range(9000)
+    ]
+    rows[1998][3] = "two\nlines"  # starts on the last line of the first block
+    for n in range(4000, 4300):
+        rows[n][3] = "a, b"
+    rows[6000][1] = "not a number"
+    rows[7000] = rows[7000][:3]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    writer.writerows(rows[:5000])
+    out.write("\n")
+    writer.writerows(rows[5000:])
+    text = out.getvalue()
+
+    want: dict[int, Change | str] = {}
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
+    start = reader.line_num + 1
+    for row in reader:
+        answer = expected_row(row, list(HEADER), None)
+        if answer is not None:
+            want[start] = answer
+        start = reader.line_num + 1
+    got: dict[int, Change | str] = {}
+    for window in run(text, size=size, first=first):
+        got.update(zip(window.lines, window.changes, strict=True))
+        got.update(window.bad)
+    assert len(want) == 9000
+    assert got == want
 
 
 def test_lines_are_numbered_as_the_file_has_them() -> None:

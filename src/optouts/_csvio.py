@@ -10,8 +10,11 @@ tab or carriage return) is written with a leading ``'``, and read back without i
 in E.164 (``+`` and digits) are left as they are.
 
 Into a ``Ledger``, records keep their source and time and the newer state wins, so
-importing the same file twice changes nothing. Into a vendor's ``Client`` (any client,
-``ledger.client()`` too), they become add and remove calls, which keep no times.
+importing the same file twice changes nothing. A time is never taken on trust, as a sync's
+is not (``trusted_time``): one further ahead of the clock than it may run fast is taken as
+the time of the import, undated, and an opt-in never counts from later than that. Into a
+vendor's ``Client`` (any client, ``ledger.client()`` too), they become add and remove
+calls, which keep no times.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import TextIO
 import attrs
 
 from ._client import Client
-from ._csvparse import HEADER, Window, columns_of, guarded, parse
+from ._csvparse import HEADER, Window, guarded, parse, read_header
 from ._errors import OptOutError
 from ._models import Capability, Status
 from ._numbers import normalize_sender
@@ -35,8 +38,10 @@ from .ledger._base import TextRow
 
 __all__ = ["HEADER", "ImportReport", "export_csv", "import_csv"]
 
-_LEDGER_WINDOW = 100_000
+_LEDGER_WINDOW = 150_000
 """Rows a ledger transaction takes: big enough that each B-tree page is written few times."""
+_LEDGER_FIRST = 20_000
+"""Rows of the first: the store starts writing while the rest of the window is read."""
 _VENDOR_WINDOW = 50_000
 _EXPORT_PAGE = 10_000
 _KEPT_ERRORS = 1_000
@@ -152,20 +157,21 @@ def import_csv(
     undated opt-in of one file cannot undo an opt-out that another file reported. Numbers
     without a country code are read in the client's ``default_region`` (a ledger has none).
     """
-    reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return ImportReport(0, 0, 1, ((1, "empty file: expected a header line"),))
-    columns = columns_of(header)
+    remaining = iter(lines)
+    header = read_header(remaining)
+    if header is None:
+        return ImportReport(0, 0, 0, ())  # an empty file: no rows, so none failed
+    columns, after = header
     ledger = target if isinstance(target, Ledger) else None
     windows = parse(
-        reader,
+        remaining,
         columns,
+        after=after,
         region=None if isinstance(target, Ledger) else target.default_region,
         default_source=source,
         now=Ledger.now,
         size=_LEDGER_WINDOW if ledger is not None else _VENDOR_WINDOW,
+        first=_LEDGER_FIRST if ledger is not None else None,
         keep_lines=ledger is None,
     )
     if isinstance(target, Ledger):
@@ -192,6 +198,7 @@ def _into_ledger(
         for window in windows:
             sizes.append(tally.read(window))
             yield window.changes
+            del window  # gone while the next window is read, not once it is
 
     for applied in ledger.record_batches(changes()):
         tally.applied += applied

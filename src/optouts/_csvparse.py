@@ -1,14 +1,26 @@
 """CSV rows to ledger changes, validated line by line, fast enough for millions of rows.
 
-An import spends most of its Python time here, so a window of rows is checked column by
-column: each check is one pass of a C function over a column (``map``, ``str.join``), not
-bytecode per row. Cells that repeat (sender, status, source) are read once per distinct
-value; a recipient passes when its first five characters are a prefix already learned and
-the rest are digits, of a length that prefix allows; ISO 8601 times go straight to
-``fromisoformat``. A row that any column check does not pass (national formats, stray
-spaces, times without an offset, bad values, short rows) is read alone by the exact path,
-which also words the error for its line: the column checks only let through rows that the
-exact path reads the same way.
+An import spends most of its Python time here, so a file is read a block of lines at a
+time and checked column by column: each step is one pass of a C function over a block or a
+column (``str.split``, ``map``, ``str.join``), not bytecode per row.
+
+A block with no quote character in it (nor a NUL, a lone carriage return or a line as long
+as the csv module's field limit) is cut with ``str.split``: each line is a record and its
+cells are what lies between commas, which is all the csv module would read in it, and the
+columns are slices of the cells. Any other block is read by ``csv.reader``, a record at a
+time (a quoted cell may run on past the block's last line).
+
+Cells that repeat (sender, status, source) are read once per distinct value; a recipient
+passes when its first five characters are a prefix already learned and the rest are
+digits, of a length that prefix allows; ISO 8601 times go straight to ``fromisoformat``.
+A row that any column check does not pass (national formats, stray spaces, times without
+an offset, bad values, short rows) is read alone by the exact path, which also words the
+error for its line: the column checks only let through rows that the exact path reads the
+same way.
+
+No time in a file is taken on trust: a window's changes go through
+``ChangeColumns.trusting_times`` with the time the window was read, as a sync's and an
+inbound message's do through ``trusted_time``.
 
 A cell a spreadsheet would run as a formula is written with a leading ``'`` (``guarded``)
 and read back without it (``unguarded``): the two are each other's inverse, so a round
@@ -21,12 +33,11 @@ import contextlib
 import csv
 import re
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from itertools import chain, compress, islice, repeat
 from operator import attrgetter, floordiv, itemgetter, sub
-from typing import NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from ._errors import quote_value
 from ._numbers import country_of, normalize, normalize_sender, prefix_facts
@@ -34,7 +45,7 @@ from .ledger import Change
 from .ledger._base import EPOCH, MICROSECOND, micros_of
 from .ledger._columns import ChangeColumns
 
-__all__ = ["HEADER", "Reader", "Window", "columns_of", "guarded", "parse", "unguarded"]
+__all__ = ["HEADER", "Window", "columns_of", "guarded", "parse", "read_header", "unguarded"]
 
 HEADER = ("sender", "recipient", "status", "source", "updated_at")
 _REQUIRED = ("sender", "recipient", "status")
@@ -46,8 +57,6 @@ _STATUSES = {
     "optin": False,
     "opt-in": False,
 }
-_FUTURE_ALLOWANCE = 24 * 3600 * 1_000_000
-"""Clock skew tolerated in updated_at, in microseconds."""
 _EARLIEST = micros_of(datetime(1, 1, 1, tzinfo=timezone.utc))
 """Times before this (0001-01-01 with an offset east of UTC) cannot be written back out."""
 _E164_DIGITS = re.compile(r"\+[1-9][0-9]*").fullmatch
@@ -60,24 +69,16 @@ _UNLEARNED: Facts = (frozenset(), None)
 """The facts of a prefix not learned yet: no length fits, so its rows take the exact path."""
 _HEAD = itemgetter(slice(0, 5))
 """A recipient's first five characters: "+", the calling code and what follows."""
-_DIGITS = itemgetter(slice(1, None))
 _LENGTHS = itemgetter(0)
-_COUNTRY = itemgetter(1)
+_LAST = itemgetter(slice(-1, None))
 _LINE_NUM = attrgetter("line_num")
 _NEXT = (1).__add__
-_RUN = 500
-"""Records read and checked at a time: few enough that their lists die young (a window's
-worth alive would make each garbage collection walk them all)."""
-
-
-class Reader(Protocol):
-    """What ``csv.reader`` returns: rows, and the number of the line last read."""
-
-    line_num: int
-
-    def __iter__(self) -> Iterator[list[str]]: ...
-
-    def __next__(self) -> list[str]: ...
+_BY_CSV = 16
+"""The most blocks in a row the csv module reads before ``_split`` tries again."""
+_BLOCK = 2000
+"""Lines read and checked at a time: enough that a block's fixed costs vanish per row, few
+enough that its lists stay in the CPU's caches (and, read by csv, die young: a window's
+worth of record lists alive would make each garbage collection walk them all)."""
 
 
 class Window(NamedTuple):
@@ -100,53 +101,88 @@ def columns_of(header: list[str]) -> dict[str, int]:
     return {name: names.index(name) for name in HEADER if name in names}
 
 
+def read_header(lines: Iterator[str]) -> tuple[dict[str, int], int] | None:
+    """The columns the header line of ``lines`` names, and the line it ends on; None for a
+    file with no lines. Only the header's lines are taken from ``lines``."""
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return None
+    return columns_of(header), reader.line_num
+
+
 def parse(
-    reader: Reader,
+    lines: Iterator[str],
     columns: dict[str, int],
     *,
+    after: int,
     region: str | None,
     default_source: str,
     now: Callable[[], int],
     size: int,
+    first: int | None = None,
     keep_lines: bool = False,
 ) -> Iterator[Window]:
-    """Read ``reader`` (past its header) in windows of ``size`` rows (the last may be short).
+    """Read the records of ``lines`` (past the header, which ends on line ``after``) in
+    windows of ``size`` rows (the last may be short). With ``first``, the first window has
+    that many and each next one twice as many as the one before, up to ``size``: whatever
+    works on the windows in another thread starts sooner.
 
     Undated rows take the time ``now()`` gives when their window starts, and say so
-    (``Change.dated`` is false). Blank lines are skipped and not counted.
+    (``Change.dated`` is false); that is also the time a row dated ahead of it is taken
+    at, as ``trusted_time`` says. Blank lines are skipped and not counted.
     """
     rows = _Rows(columns, region=region, default_source=default_source)
-    records = _Records(reader, rows.width)
+    records = _Records(lines, after, rows.width)
+    rows_next = size if first is None else min(first, size)
     while not records.done:
-        stamp, latest = now(), _latest_allowed()
-        parts: list[ChangeColumns] = []
-        lines: list[int] = []
-        bad: list[tuple[int, str]] = []
-        unreadable: list[tuple[int, str]] = []
-        counted = 0
-        while counted < size and not records.done:
-            run = records.take(min(_RUN, size - counted), unreadable)
-            part, part_lines, part_bad = rows.read(run, stamp, latest, keep_lines)
-            parts.append(part)
-            lines.extend(part_lines)
-            bad.extend(part_bad)
-            counted += run.counted
-        changes = ChangeColumns.joined(parts)
-        if changes or bad or unreadable:
-            yield Window(changes, lines, bad + unreadable)
+        window = _window(records, rows, now(), rows_next, keep_lines)
+        rows_next = min(2 * rows_next, size)
+        if window.changes or window.bad:
+            yield window
+        del window  # gone while the next window is read, not once it is
+
+
+def _window(records: _Records, rows: _Rows, stamp: int, size: int, keep_lines: bool) -> Window:
+    """The next ``size`` rows of ``records`` (fewer at the end)."""
+    columns: list[list[Any]] = [[] for _ in Change._fields]
+    numbers: list[int] = []
+    bad: list[tuple[int, str]] = []
+    unreadable: list[tuple[int, str]] = []
+    counted = 0
+    while counted < size and not records.done:
+        run = records.take(min(_BLOCK, size - counted), unreadable)
+        part, part_lines, part_bad = rows.read(run, stamp, keep_lines)
+        for column, cells in zip(columns, part.columns(), strict=True):
+            column.extend(cells)
+        numbers.extend(part_lines)
+        bad.extend(part_bad)
+        counted += run.counted
+    changes = ChangeColumns.taking(*columns).trusting_times(stamp)
+    return Window(changes, numbers, bad + unreadable)
 
 
 class _Run(NamedTuple):
     """Consecutive records, and where each ends in the file (a cell may span lines)."""
 
     records: list[list[str]]
-    ends: list[int]
+    """Read by csv: each record's cells (a short one has fewer)."""
+    cells: list[list[str]] | None
+    """Cut by ``str.split`` instead: the first cells of every record, a column each."""
+    ends: Sequence[int]
     before: int
     """The line the record before the first (or the header) ends on."""
     shortest: int
     """The fewest cells a record of the run has."""
     counted: int
     """Records that are not blank."""
+
+    def record(self, index: int) -> list[str]:
+        """The cells of record ``index``, as the exact path reads them."""
+        if self.cells is None:
+            return self.records[index]
+        return [column[index] for column in self.cells]
 
     def start(self, index: int) -> int:
         """The line record ``index`` starts on."""
@@ -156,48 +192,135 @@ class _Run(NamedTuple):
         return list(map(_NEXT, chain((self.before,), self.ends[:-1]))) if self.ends else []
 
 
-class _Records:
-    """A reader's records in runs, each record with the line it ends on.
+class _Reader(Protocol):
+    """What ``csv.reader`` returns: records, and the number of the line last read."""
 
-    A run is read by C code alone: ``zip`` pairs each record with the reader's line count
-    just after it. A record the csv module cannot read (a cell over its size limit, a NUL
-    before Python 3.11) is set aside with its line and the records after it are read on;
-    ``list.extend`` keeps what it took before the error.
+    line_num: int
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+
+    def __next__(self) -> list[str]: ...
+
+
+class _Reading(NamedTuple):
+    """A block being read by ``csv.reader``: its records with the line each ends on."""
+
+    reader: _Reader
+    pairs: Iterator[tuple[list[str], int]]
+    base: int
+    """The line before the block's first."""
+    lines: int
+    """Lines it reads (the block's, and maybe more after): then its records are all read."""
+
+
+class _Records:
+    """The records of a file's lines in runs, each record with the line it ends on.
+
+    A block that ``_split`` cannot cut is read by ``csv.reader``, by C code alone: ``zip``
+    pairs each record with the reader's line count just after it. A record the csv module
+    cannot read (a cell over its size limit, a NUL before Python 3.11) is set aside with
+    its line and the records after it are read on; ``list.extend`` keeps what it took
+    before the error.
     """
 
-    def __init__(self, reader: Reader, width: int) -> None:
-        self._reader = reader
-        self._pairs = zip(reader, map(_LINE_NUM, repeat(reader)), strict=False)
+    def __init__(self, lines: Iterator[str], after: int, width: int) -> None:
+        self._lines = lines
         self._width = width
-        self._end = reader.line_num
+        self._end = after
         """The line that the record last read (or the header) ends on."""
+        self._reading: _Reading | None = None
+        self._more = True
+        """Whether ``lines`` may hold more."""
+        self._by_csv = 0
+        """Blocks the csv module reads before ``_split`` tries again."""
         self.done = False
 
     def take(self, size: int, unreadable: list[tuple[int, str]]) -> _Run:
         """Up to ``size`` records; a record that cannot be read ends the run, in
         ``unreadable`` with its line and reason."""
+        if self._reading is None:
+            block = list(islice(self._lines, size))
+            self._more = len(block) == size
+            cells = _split(block, self._width)
+            if cells is not None:
+                self._by_csv = 0
+                before, self._end = self._end, self._end + len(block)
+                self.done = not self._more
+                ends = range(before + 1, self._end + 1)
+                return _Run([], cells, ends, before, self._width, len(block))
+            # A file that needs csv in one block mostly does in the next (quoted cells):
+            # csv reads on for more blocks, each time twice as many, before the next try.
+            self._by_csv = min(2 * self._by_csv, _BY_CSV) if self._by_csv else 1
+            reader = csv.reader(chain(block, self._lines))
+            pairs = zip(reader, map(_LINE_NUM, repeat(reader)), strict=False)
+            self._reading = _Reading(reader, pairs, self._end, size * self._by_csv)
+        return self._read(self._reading, size, unreadable)
+
+    def _read(self, reading: _Reading, size: int, unreadable: list[tuple[int, str]]) -> _Run:
+        """Records of the block being read by csv: no more than it has lines left (each
+        record takes one at least), and those of a record running on past it."""
+        wanted = min(size, reading.lines - reading.reader.line_num)
         # Record, line count, record, line count...: flattened, zip reuses its one tuple.
         flat: list[list[str] | int] = []
         failure: csv.Error | None = None
         try:
-            flat.extend(islice(chain.from_iterable(self._pairs), 2 * size))
+            flat.extend(islice(chain.from_iterable(reading.pairs), 2 * wanted))
         except csv.Error as error:
             failure = error
-        else:
-            self.done = len(flat) < 2 * size
         records = cast("list[list[str]]", flat[0::2])
-        ends = cast("list[int]", flat[1::2])
+        ends = list(map(reading.base.__add__, cast("list[int]", flat[1::2])))
         shortest = min(map(len, records), default=self._width)
         counted = len(records)
         if shortest < self._width:
             counted -= sum(1 for record in records if _blank(record))
-        run = _Run(records, ends, self._end, shortest, counted)
+        run = _Run(records, None, ends, self._end, shortest, counted)
         if ends:
             self._end = ends[-1]
         if failure is not None:
             unreadable.append((self._end + 1, f"not readable as CSV: {failure}"))
-            self._end = self._reader.line_num
+            self._end = reading.base + reading.reader.line_num
+        ended = failure is None and len(flat) < 2 * wanted  # the lines ran out
+        taken = reading.reader.line_num >= reading.lines
+        if ended or taken:
+            self._reading = None
+            self._end = reading.base + reading.reader.line_num
+            self.done = ended or not self._more
         return run
+
+
+def _split(block: list[str], width: int) -> list[list[str]] | None:
+    """The first ``width`` cells of each line of ``block``, a column each, if a line is
+    exactly a record whose cells are what lies between its commas; else None.
+
+    That holds for lines with no quote character, each ending with its line break
+    (``\\n`` or ``\\r\\n``, and no other), all with as many commas, and none as long as
+    the csv module's field limit (nor, for Python 3.10's, holding a NUL). Each line break
+    is cut out as a cell of its own, so one slice of the cells shows whether every line has
+    as many: there are as many breaks as lines, and each is where it would be."""
+    if not block:
+        return None
+    text = "".join(block)
+    if '"' in text or "\x00" in text:
+        return None
+    count = len(block)
+    if "\r" in text:
+        if text.count("\r\n") != text.count("\r"):
+            return None
+        text = text.replace("\r\n", "\n")
+    if text.count("\n") != count or "".join(map(_LAST, block)) != "\n" * count:
+        return None  # a line break within a line, or a last line without one
+    cells_a_line = text.count(",", 0, text.index("\n")) + 1
+    if cells_a_line < width:
+        return None  # short rows: csv's reading words the error
+    limit = csv.field_size_limit()
+    if len(text) >= limit and max(map(len, block)) >= limit:
+        return None  # a cell may be over the limit: csv's reading says so
+    cells = text.replace("\n", ",\n,").split(",")
+    cells.pop()  # what follows the last line break
+    stride = cells_a_line + 1
+    if len(cells) != count * stride or cells[cells_a_line::stride].count("\n") != count:
+        return None  # lines with more or fewer cells than the first
+    return [cells[at::stride] for at in range(width)]
 
 
 def _blank(record: list[str]) -> bool:
@@ -214,8 +337,7 @@ class _Columns(NamedTuple):
     sources: Sequence[str]
     times: Sequence[int]
     dated: Sequence[bool]
-    facts: Sequence[Facts]
-    """Of each recipient's prefix: its country is the row's."""
+    countries: Sequence[str | None]
 
 
 class _Rows:
@@ -236,32 +358,34 @@ class _Rows:
         self._prefixes: dict[str, Facts] = {}
 
     def read(
-        self, run: _Run, stamp: int, latest: int, keep_lines: bool
+        self, run: _Run, stamp: int, keep_lines: bool
     ) -> tuple[ChangeColumns, list[int], list[tuple[int, str]]]:
         """The run's changes (with their lines, if kept) and its bad lines, in file order."""
-        records = run.records
-        if not records:
+        count = len(run.ends)
+        if not count:
             return ChangeColumns(), [], []
         aside: set[int] = set()
         """Rows that a column check did not pass: the exact path reads them."""
-        cells = records
-        if run.shortest < self.width:  # a short row reads as empty cells: set aside
-            filler = [""] * self.width
-            cells = [row if len(row) >= self.width else filler for row in records]
-        by_column = list(zip(*cells, strict=False))  # as many as the shortest row has
+        if run.cells is not None:
+            by_column: Sequence[Sequence[str]] = run.cells
+        else:
+            cells = run.records
+            if run.shortest < self.width:  # a short row reads as empty cells: set aside
+                filler = [""] * self.width
+                cells = [row if len(row) >= self.width else filler for row in cells]
+            by_column = list(zip(*cells, strict=False))  # as many as the shortest row has
         column = {name: by_column[at] for name, at in self._columns.items()}
-        count = len(records)
         fields = _Columns(
             self._sender_column(column["sender"], aside),
             column["recipient"],
             _status_column(column["status"], aside),
             self._source_column(column.get("source"), count, aside),
-            *self._time_column(column.get("updated_at"), count, stamp, latest, aside),
+            *self._time_column(column.get("updated_at"), count, stamp, aside),
             self._recipient_column(column["recipient"], aside),
         )
         if not aside:
             return _changes(fields), run.starts() if keep_lines else [], []
-        return self._with_exact(run, aside, fields, stamp, latest, keep_lines)
+        return self._with_exact(run, aside, fields, stamp, keep_lines)
 
     def _sender_column(self, cells: Sequence[str], aside: set[int]) -> Sequence[str]:
         known = self._senders
@@ -276,9 +400,10 @@ class _Rows:
             aside.update(i for i, sender in enumerate(senders) if sender is None)
         return cast("list[str]", senders)  # those that are None are set aside
 
-    def _recipient_column(self, cells: Sequence[str], aside: set[int]) -> list[Facts]:
-        """The facts of each recipient's prefix; a cell not plainly E.164 of a length its
-        prefix allows is set aside (the exact path also learns the prefixes it meets).
+    def _recipient_column(self, cells: Sequence[str], aside: set[int]) -> Sequence[str | None]:
+        """The country of each recipient (its prefix's); a cell not plainly E.164 of a
+        length its prefix allows is set aside (the exact path also learns the prefixes it
+        meets).
 
         Cells are checked as a whole where it can be: their lengths against every prefix's,
         and their characters joined (one "+" each, then digits)."""
@@ -287,20 +412,27 @@ class _Rows:
         distinct = set(heads)
         for head in distinct.difference(prefixes):
             self._learn(cells[heads.index(head)])
-        facts = list(map(prefixes.get, heads, repeat(_UNLEARNED)))
+        known = {head: prefixes.get(head, _UNLEARNED) for head in distinct}
         lengths = set(map(len, cells))
-        fits = all(lengths <= prefixes.get(head, _UNLEARNED)[0] for head in distinct)
-        if not fits:
+        fits = all(lengths <= allowed for allowed, _ in known.values())
+        if not fits:  # prefixes of several lengths: each cell against its own
+            facts = list(map(known.__getitem__, heads))
             fits = all(map(frozenset.__contains__, map(_LENGTHS, facts), map(len, cells)))
-        joined = "".join(cells)
-        plain = joined.count("+") == len(cells) and joined.replace("+", "").isdigit()
-        if not (fits and plain and joined.isascii()):
+        if fits:
+            joined = "".join(cells)
+            plain = joined.count("+") == len(cells) and joined.replace("+", "").isdigit()
+            fits = plain and joined.isascii()
+        if not fits:
+            facts = list(map(known.__getitem__, heads))
             aside.update(
                 i
                 for i, (cell, (allowed, _)) in enumerate(zip(cells, facts, strict=True))
                 if len(cell) not in allowed or not _E164_DIGITS(cell)
             )
-        return facts
+        countries = {head: country for head, (_, country) in known.items()}
+        if len(set(countries.values())) == 1:
+            return (countries[heads[0]],) * len(cells)
+        return list(map(countries.__getitem__, heads))
 
     def _learn(self, cell: str) -> None:
         """Learn the facts of ``cell``'s prefix, if it is a number: as the exact path would."""
@@ -308,28 +440,29 @@ class _Rows:
             _recipient(cell, self._region, self._prefixes)
 
     def _time_column(
-        self, cells: Sequence[str] | None, count: int, stamp: int, latest: int, aside: set[int]
-    ) -> tuple[list[int], list[bool]]:
+        self, cells: Sequence[str] | None, count: int, stamp: int, aside: set[int]
+    ) -> tuple[Sequence[int], Sequence[bool]]:
         """Each row's time and whether the file gave it; an empty cell is undated."""
         if cells is None or not any(cells):
-            return [stamp] * count, [False] * count
+            return (stamp,) * count, (False,) * count
         try:
             moments = map(_fromisoformat, cells)
             times = list(map(floordiv, map(sub, moments, repeat(EPOCH)), repeat(MICROSECOND)))
-            dated = [True] * len(cells)
+            dated: Sequence[bool] = (True,) * count
         except (ValueError, TypeError):  # empty, naive or not ISO 8601 somewhere
-            times, dated = [], []
+            times, flags = [], []
             for i, cell in enumerate(cells):
                 try:
                     times.append((_fromisoformat(cell) - EPOCH) // MICROSECOND)
-                    dated.append(True)
+                    flags.append(True)
                 except (ValueError, TypeError):
                     if cell:
                         aside.add(i)
                     times.append(stamp)
-                    dated.append(False)
-        if min(times) < _EARLIEST or max(times) > latest:
-            aside.update(i for i, at in enumerate(times) if not _EARLIEST <= at <= latest)
+                    flags.append(False)
+            dated = flags
+        if min(times) < _EARLIEST:
+            aside.update(i for i, at in enumerate(times) if at < _EARLIEST)
         return times, dated
 
     def _source_column(
@@ -356,23 +489,23 @@ class _Rows:
         aside: set[int],
         fields: _Columns,
         stamp: int,
-        latest: int,
         keep_lines: bool,
     ) -> tuple[ChangeColumns, list[int], list[tuple[int, str]]]:
         """The rows the columns passed, with those set aside read by the exact path."""
-        records = run.records
-        passed = [i not in aside for i in range(len(records))]
+        count = len(run.ends)
+        passed = [i not in aside for i in range(count)]
         kept = _Columns._make(list(compress(field, passed)) for field in fields)
         fast = iter(_changes(kept))
         changes: list[Change] = []
         lines: list[int] = []
         bad: list[tuple[int, str]] = []
-        for i, row in enumerate(records):
+        for i in range(count):
             if passed[i]:
                 change = next(fast)
             else:
+                row = run.record(i)
                 try:
-                    change = self._exact(row, stamp, latest)
+                    change = self._exact(row, stamp)
                 except ValueError as exc:  # InvalidNumber too
                     bad.append((run.start(i), str(exc)))
                     continue
@@ -385,7 +518,7 @@ class _Rows:
                 lines.append(run.start(i))
         return ChangeColumns.of(changes), lines, bad
 
-    def _exact(self, row: list[str], stamp: int, latest: int) -> Change:
+    def _exact(self, row: list[str], stamp: int) -> Change:
         """One row read cell by cell, as it is written; a bad cell raises, saying why."""
         if self._pad and len(row) >= self.width:
             row = row[: self.width] + self._pad
@@ -410,8 +543,8 @@ class _Rows:
             _check_text(source)
         if at is None:
             return Change(normal, int(recipient), opted_out, source, stamp, facts[1], False)
-        if not _EARLIEST <= at <= latest:
-            raise ValueError(f"updated_at {quote_value(when)} is {_out_of_range(at, latest)}")
+        if at < _EARLIEST:
+            raise ValueError(f"updated_at {quote_value(when)} is before the year 1 in UTC")
         return Change(normal, int(recipient), opted_out, source, at, facts[1], True)
 
 
@@ -425,13 +558,13 @@ def _status_column(cells: Sequence[str], aside: set[int]) -> Sequence[bool]:
 
 def _changes(fields: _Columns) -> ChangeColumns:
     """The changes of rows whose every cell passed (as columns)."""
-    return ChangeColumns(
+    return ChangeColumns.taking(
         fields.senders,
-        map(_DIGITS, fields.recipients),
+        fields.recipients,
         fields.states,
         fields.sources,
         fields.times,
-        list(map(_COUNTRY, fields.facts)),
+        fields.countries,
         fields.dated,
     )
 
@@ -498,15 +631,6 @@ def _recipient(value: str, region: str | None, prefixes: dict[str, Facts]) -> tu
         return number, (frozenset(), country_of(number))
     prefixes[number[:5]] = facts
     return number, facts
-
-
-def _out_of_range(at: int, latest: int) -> str:
-    return "in the future" if at > latest else "before the year 1 in UTC"
-
-
-def _latest_allowed() -> int:
-    # A future time would beat every real report after it: such rows are refused.
-    return time.time_ns() // 1000 + _FUTURE_ALLOWANCE
 
 
 def _micros(text: str) -> int | None:

@@ -3,34 +3,42 @@
 One column per field of ``Change`` instead of one tuple per change. A window of 100,000
 imported rows is then seven columns, not 100,000 objects that the garbage collector walks
 at every collection (a named tuple is never untracked) and that the SQLite store would only
-take apart again. Columns are tuples, which the collector stops walking once it has seen
-that they hold no containers (a list it walks at every collection). Recipients are kept as
-their digits, the text a CSV file has them in and SQLite's JSON wants: converting each to
-an int and back would cost an import more than any other step of its own. To everyone else
-it is a sequence of ``Change``.
+take apart again (the collector walks a column as one object, and seldom: a column holds
+no containers, so making one allocates none). Recipients are kept as
+the E.164 text a CSV file has them in (``+`` and digits), which is also what SQLite's
+``CAST`` reads: converting each to an int and back would cost an import more than any
+other step of its own. To everyone else it is a sequence of ``Change``.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any, overload
 
-from ._base import Change
+from ._base import Change, trusted_time
 
 __all__ = ["ChangeColumns"]
 
 _MAKE = tuple.__new__
 """Builds a ``Change`` from a tuple without its Python-level ``__new__``."""
+_E164 = "+%d".__mod__
 
 
 class ChangeColumns(Sequence[Change]):
     """Changes by field: ``senders[i]``, ``recipients[i]``… are the fields of change ``i``;
-    ``recipients[i]`` is the recipient's E.164 digits as text (``int()`` of it is
-    ``Change.recipient``)."""
+    ``recipients[i]`` is the recipient in E.164 (``int()`` of it is ``Change.recipient``)."""
 
     __slots__ = ("countries", "dated", "opted_out", "recipients", "senders", "sources", "times")
+
+    senders: Sequence[str]
+    recipients: Sequence[str]
+    opted_out: Sequence[bool]
+    sources: Sequence[str]
+    times: Sequence[int]
+    countries: Sequence[str | None]
+    dated: Sequence[bool]
 
     def __init__(
         self,
@@ -57,8 +65,24 @@ class ChangeColumns(Sequence[Change]):
             return changes
         fields = list(zip(*changes, strict=True))
         if fields:
-            fields[1] = tuple(map(str, fields[1]))
+            fields[1] = tuple(map(_E164, fields[1]))
         return cls(*fields)
+
+    @classmethod
+    def taking(cls, *columns: Sequence[Any]) -> ChangeColumns:
+        """The changes of seven columns (in the order of ``Change``'s fields) as they are,
+        not copied: whoever made them gives them up."""
+        changes = cls.__new__(cls)
+        (
+            changes.senders,
+            changes.recipients,
+            changes.opted_out,
+            changes.sources,
+            changes.times,
+            changes.countries,
+            changes.dated,
+        ) = columns
+        return changes
 
     @classmethod
     def joined(cls, parts: Sequence[ChangeColumns]) -> ChangeColumns:
@@ -66,25 +90,35 @@ class ChangeColumns(Sequence[Change]):
         if len(parts) == 1:
             return parts[0]
         return cls(
-            itertools.chain.from_iterable(part.senders for part in parts),
-            itertools.chain.from_iterable(part.recipients for part in parts),
-            itertools.chain.from_iterable(part.opted_out for part in parts),
-            itertools.chain.from_iterable(part.sources for part in parts),
-            itertools.chain.from_iterable(part.times for part in parts),
-            itertools.chain.from_iterable(part.countries for part in parts),
-            itertools.chain.from_iterable(part.dated for part in parts),
+            *(
+                itertools.chain.from_iterable(column)
+                for column in zip(*map(_columns, parts), strict=True)
+            )
         )
 
     def columns(self) -> tuple[Sequence[Any], ...]:
         """The seven columns, in the order of ``Change``'s fields."""
-        return (
+        return _columns(self)
+
+    def trusting_times(self, received: int) -> ChangeColumns:
+        """These changes, each time as ``trusted_time`` takes it from changes ``received``
+        then: none dated ahead of ``received`` (one pass of ``max``), or else those that are
+        recorded at ``received`` (further ahead than the clock skew allows: undated; an
+        opt-in: dated). A file's time is never taken on trust, any more than a vendor's."""
+        if not self.times or max(self.times) <= received:
+            return self
+        times, dated = list(self.times), list(self.dated)
+        for i in compress(itertools.count(), map(received.__lt__, self.times)):
+            at = times[i] if dated[i] else None
+            times[i], dated[i] = trusted_time(at, opted_out=self.opted_out[i], received=received)
+        return ChangeColumns.taking(
             self.senders,
             self.recipients,
             self.opted_out,
             self.sources,
-            self.times,
+            times,
             self.countries,
-            self.dated,
+            dated,
         )
 
     def __len__(self) -> int:
@@ -125,3 +159,15 @@ class ChangeColumns(Sequence[Change]):
 
     def __repr__(self) -> str:
         return f"ChangeColumns({list(self)!r})"
+
+
+def _columns(changes: ChangeColumns) -> tuple[Sequence[Any], ...]:
+    return (
+        changes.senders,
+        changes.recipients,
+        changes.opted_out,
+        changes.sources,
+        changes.times,
+        changes.countries,
+        changes.dated,
+    )

@@ -372,6 +372,7 @@ class SQLiteLedger:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="optouts-ledger") as writer:
             for changes in batches:
                 batch = Batch.of(changes)
+                del changes  # gone while the next batch is made, not once it is
                 if in_flight is not None:
                     yield in_flight.result()
                 in_flight = writer.submit(self._merge, batch)
