@@ -19,6 +19,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
         if name.startswith("OPTOUTS_") and name != "OPTOUTS_LOAD_PLUGINS":
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # vendor sessions kept
     monkeypatch.chdir(tmp_path)
 
 

@@ -3,6 +3,11 @@
 All four operations are idempotent (add and remove set a state, check and list read), so a
 whole exchange may be sent again. Retrying is expressed as a job that yields ``Sleep``
 between attempts, so the same code serves the sync and the async client.
+
+Every pause that starts is announced on the logger ``optouts.wait`` by whoever decides it:
+here for backoff and Retry-After, the provider for its own pacing. One over
+``SHOWN_WAIT`` seconds is an INFO record saying why ("waiting 58 s: ..."), which the
+command line shows on a terminal; shorter ones are DEBUG records.
 """
 
 from __future__ import annotations
@@ -22,11 +27,23 @@ from ._errors import ProviderError, RateLimited
 from ._models import Outcome
 from ._provider import Exchange, Results, Sleep
 
-__all__ = ["LONGEST_WAIT", "RetryPolicy", "is_retryable", "retry_items", "with_retry"]
+__all__ = [
+    "LONGEST_WAIT",
+    "SHOWN_WAIT",
+    "RetryPolicy",
+    "announce_wait",
+    "is_retryable",
+    "retry_items",
+    "with_retry",
+]
 
 T = TypeVar("T")
 logger = logging.getLogger("optouts")
+wait_logger = logging.getLogger("optouts.wait")
 _jitter = random.Random()
+
+SHOWN_WAIT = 2.0
+"""Seconds beyond which a wait is announced at INFO: long enough for a person to wonder."""
 
 LONGEST_WAIT = 24 * 3600.0
 """No single pause lasts longer, deadline or not: a server asking for more is refused."""
@@ -65,6 +82,28 @@ class RetryPolicy:
         return self.deadline is not None and elapsed + seconds > self.deadline
 
 
+def announce_wait(seconds: float, why: str) -> None:
+    """Say on ``optouts.wait`` that a pause of ``seconds`` starts, and why."""
+    level = logging.INFO if seconds > SHOWN_WAIT else logging.DEBUG
+    if wait_logger.isEnabledFor(level):
+        shown = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+        wait_logger.log(level, "waiting %s: %s", shown, why)
+
+
+def _why_again(error: Exception, attempt: int, policy: RetryPolicy) -> str:
+    """Why a retry waits, for a person; never the error's text, which may quote vendors."""
+    who = getattr(error, "provider", None) or "the vendor"
+    then = f"then try {attempt + 1} of {policy.attempts}"
+    if isinstance(error, RateLimited):
+        status = f", HTTP {error.status_code}" if error.status_code else ""
+        return f"{who} asked for a pause (rate limited{status}); {then}"
+    if isinstance(error, ProviderError) and error.status_code:
+        return f"{who} answered HTTP {error.status_code}; {then}"
+    if isinstance(error, httpx.TransportError):
+        return f"{who} could not be reached ({type(error).__name__}); {then}"
+    return f"{who} failed ({type(error).__name__}); {then}"
+
+
 def is_retryable(error: Exception) -> bool:
     if isinstance(error, httpx.TransportError):
         return True
@@ -99,6 +138,7 @@ def with_retry(
             logger.debug(
                 "retrying after %s (attempt %d, pause %.2fs)", _describe(error), attempt, pause
             )
+            announce_wait(pause, _why_again(error, attempt, policy))
             yield Sleep(pause, "rate-limited" if isinstance(error, RateLimited) else "retry")
             attempt += 1
 
@@ -171,6 +211,9 @@ def retry_items(
         if policy.too_long(pause, clock() - began):
             break
         logger.debug("retrying %d recipient(s) the vendor failed (attempt %d)", len(again), attempt)
+        announce_wait(
+            pause, f"the vendor failed {len(again)} recipient(s); then sending them again"
+        )
         yield Sleep(pause, "retry")
         try:
             answers.update((yield from with_retry(functools.partial(send, again), policy, clock)))

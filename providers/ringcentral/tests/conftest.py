@@ -20,6 +20,14 @@ SHARED = REPO.parent / "shared"
 SPEC = SHARED / "reference" / "specs" / "ringcentral" / "optouts-openapi.yml"
 
 
+@pytest.fixture(autouse=True)
+def isolated_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No test reads or writes the developer's own token cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("OPTOUTS_RINGCENTRAL_TOKEN_CACHE", raising=False)
+    return tmp_path / "cache"
+
+
 @pytest.fixture(params=["a2p-sms", "consents"])
 def api(request: pytest.FixtureRequest) -> str:
     """Both RingCentral APIs."""

@@ -9,6 +9,7 @@ import typing as _typing
 from ._oauth import RingCentralAuth
 from ._provider import API_CONSENTS, API_V1, CheckPlan, RingCentralProvider
 from ._ratelimit import Pacer
+from ._tokencache import TokenCache
 
 if _typing.TYPE_CHECKING:
     from ._emulator import Emulator, RateLimit
@@ -22,6 +23,7 @@ __all__ = [
     "RateLimit",
     "RingCentralAuth",
     "RingCentralProvider",
+    "TokenCache",
 ]
 
 _FROM_EMULATOR = ("Emulator", "RateLimit")

@@ -26,6 +26,13 @@ Waits for a slot in the Auth group happen inside the flow, where the client's re
 cannot see them; a wait longer than ``max_wait`` (a 429 penalty of hours, say) is not
 started: the flow raises RateLimited with the wait as ``retry_after``, the runner throws it
 into the exchange, and the policy fails the batch at once if its deadline cannot hold it.
+A wait that is started is announced on ``optouts.wait``.
+
+With a ``TokenCache`` the session outlives the process: a renewal first looks at the cache
+(another process may hold a usable token, or a newer refresh token) under a lock shared
+with the other processes, and stores what the token endpoint gives. Only a token other
+than the one being renewed is taken from the cache, so a session the server ended is not
+picked up again.
 """
 
 from __future__ import annotations
@@ -55,7 +62,8 @@ from ._errors import (
     json_body,
     request_id,
 )
-from ._ratelimit import AUTH_GROUP, Pacer
+from ._ratelimit import AUTH_GROUP, Pacer, announce_wait
+from ._tokencache import CachedToken, RenewalLock, TokenCache, cache_key
 
 __all__ = [
     "DEFAULT_MAX_WAIT",
@@ -77,6 +85,9 @@ _DEFAULT_LIFETIME = 3600.0
 _POLL = 0.005
 DEFAULT_MAX_WAIT = 300.0
 """Longest Auth-group wait the flow takes by default: the default retry deadline."""
+_LOCK_POLL = 0.05
+_LOCK_WAIT = 30.0
+"""Longest wait for another process's renewal; then this one renews on its own."""
 
 
 def basic_authorization(user_id: str, password: str) -> str:
@@ -124,7 +135,11 @@ class RingCentralAuth(httpx.Auth):
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_wait: float | None = DEFAULT_MAX_WAIT,
+        cache: TokenCache | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """``cache``: keep the session there across processes (None: in memory only);
+        ``wall_clock`` dates what is stored, since ``clock`` means nothing to another process."""
         self.server_url = require_https(server_url.strip()).rstrip("/")
         if max_wait is not None and not (math.isfinite(max_wait) and max_wait >= 0):
             raise ValueError(f"max_wait must be seconds (>= 0) or None, not {max_wait!r}")
@@ -146,12 +161,24 @@ class RingCentralAuth(httpx.Auth):
         self._generation = 0
         self.token_requests = 0
         """Token endpoint calls made (logins and refreshes), for tests and diagnostics."""
+        self.cache = cache
+        """Where the session is kept across processes; None when it lives in memory only."""
+        self._wall_clock = wall_clock
+        self._cache_key = cache_key(self.server_url, client_id, jwt)
+        self._saved = False
+        """Whether the token held is the one in the cache (so another run may use it)."""
 
     def __repr__(self) -> str:
         return (
             f"<RingCentralAuth server_url={self.server_url!r} client_id={self.client_id!r} "
-            f"logged_in={self._token is not None}>"
+            f"logged_in={self._token is not None} cached={self.cache is not None}>"
         )
+
+    @property
+    def keeps_session(self) -> bool:
+        """Whether the token held is in the cache for later runs: then closing leaves it be."""
+        with self._state_lock:
+            return self.cache is not None and self._saved and self._token is not None
 
     # --- token state (pure, under the state lock) -------------------------------------
 
@@ -185,6 +212,91 @@ class RingCentralAuth(httpx.Auth):
                 refresh_expires_at=now + refresh_lifetime if refresh_lifetime else now + lifetime,
             )
             self._generation += 1
+            self._saved = False
+
+    # --- the cache (other processes' view of the session) --------------------------------
+
+    def _offset(self) -> float:
+        """Wall-clock seconds minus ``clock`` seconds: what turns one into the other."""
+        return self._wall_clock() - self._clock()
+
+    def _save(self) -> None:
+        """Store the token held, for the next run (nothing without a cache)."""
+        if self.cache is None:
+            return
+        offset = self._offset()
+        with self._state_lock:
+            token = self._token
+            if token is None:
+                return
+            cached = CachedToken(
+                token.access_token,
+                token.renew_at + offset,
+                token.expires_at + offset,
+                token.refresh_token,
+                token.refresh_expires_at + offset,
+            )
+        saved = self.cache.save(self._cache_key, cached, self.server_url, self.client_id)
+        with self._state_lock:
+            if self._token is token:
+                self._saved = saved
+
+    def _load(self, cache: TokenCache) -> CachedToken | None:
+        return cache.load(self._cache_key, self.server_url, self.client_id)
+
+    def _from_cache(self) -> bool:
+        """Take the cached session if it is not the one being renewed; True when it can be
+        used as it is (else the renewal goes on, with its refresh token if it has one)."""
+        if self.cache is None:
+            return False
+        cached = self._load(self.cache)
+        if cached is None:
+            return False
+        offset = self._offset()
+        with self._state_lock:
+            if self._token is not None and self._token.access_token == cached.access_token:
+                return False
+            self._token = TokenState(
+                access_token=cached.access_token,
+                renew_at=cached.renew_at - offset,
+                expires_at=cached.expires_at - offset,
+                refresh_token=cached.refresh_token,
+                refresh_expires_at=cached.refresh_expires_at - offset,
+            )
+            self._generation += 1
+            self._saved = True
+            usable = self._clock() < self._token.renew_at
+        logger.debug("took the session from the token cache (%s)", "usable" if usable else "due")
+        return usable
+
+    def _cache_lock(self) -> Generator[float, httpx.Response, RenewalLock | None]:
+        """The cache's renewal lock, polled (so no thread or loop blocks on another process)."""
+        if self.cache is None:
+            return None
+        deadline = self._clock() + _LOCK_WAIT
+        while True:
+            lock = self.cache.try_lock(self._cache_key)
+            if lock is not None:
+                return lock
+            if self._clock() >= deadline:
+                logger.debug("another process holds the token cache lock; renewing anyway")
+                return None
+            yield _LOCK_POLL
+
+    def end_sessions(self, cache: TokenCache) -> list[httpx.Request]:
+        """Forget the token held and the one ``cache`` keeps (its entry is deleted now); the
+        requests that revoke them, for the caller to send."""
+        with self._state_lock:
+            token, self._token = self._token, None
+            self._generation += 1
+            self._saved = False
+        tokens = [token.access_token] if token is not None else []
+        cached = self._load(cache)
+        cache.delete(self._cache_key)
+        if cached is not None and cached.access_token not in tokens:
+            # The refresh token outlives the access token, and revoking it ends the session.
+            tokens.append(cached.refresh_token or cached.access_token)
+        return [self._revoke(value) for value in tokens]
 
     def _grant(self) -> tuple[str, dict[str, str]]:
         """Refresh when a live refresh token is held, otherwise present the JWT again."""
@@ -221,20 +333,36 @@ class RingCentralAuth(httpx.Auth):
     ) -> Generator[httpx.Request | float, httpx.Response, httpx.Response | None]:
         """Get a new token unless someone did since ``generation``; returns a failed answer.
 
-        Runs with the renewal lock held. Yields seconds to wait (Auth-group pacing) and
-        requests to send; the driver reads each response body before sending it back. A
-        wait over ``max_wait`` raises RateLimited instead, and takes no slot.
+        Runs with the renewal lock held (and, with a cache, the cache's lock, so another
+        process's renewal is seen rather than repeated). Yields seconds to wait (Auth-group
+        pacing, the cache lock) and requests to send; the driver reads each response body
+        before sending it back. A wait over ``max_wait`` raises RateLimited instead, and
+        takes no slot. The driver closes it whatever happens, which releases the locks.
         """
         with self._state_lock:
             fresh = self._token is not None and self._clock() < self._token.renew_at
             if self._generation != generation and fresh:
                 return None
+        lock = yield from self._cache_lock()
+        try:
+            if self._from_cache():
+                return None
+            return (yield from self._token_exchange())
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _token_exchange(
+        self,
+    ) -> Generator[httpx.Request | float, httpx.Response, httpx.Response | None]:
+        """Ask the token endpoint (refresh, else the JWT); store and cache what it gives."""
         for _ in range(2):
             kind, form = self._grant()
             delay = self._pacer.reserve(AUTH_GROUP, within=self.max_wait)
             if self.max_wait is not None and delay > self.max_wait:
                 raise _too_long(delay, self.max_wait)
             if delay > 0:
+                announce_wait(delay, self._pacer.why(AUTH_GROUP))
                 yield delay
             self.token_requests += 1
             logger.debug("requesting a token (%s grant)", kind)
@@ -243,6 +371,7 @@ class RingCentralAuth(httpx.Auth):
             body = json_body(response)
             if response.status_code < 400:
                 self._store(_token_body(response, body), self._clock())
+                self._save()
                 return None
             if kind == "refresh" and response.status_code in (400, 401):
                 # Refresh tokens are single-use and may be revoked: fall back to the JWT.
@@ -283,12 +412,16 @@ class RingCentralAuth(httpx.Auth):
         with self._state_lock:
             token, self._token = self._token, None
             self._generation += 1
+            self._saved = False
         if token is None:
             return None
+        return self._revoke(token.access_token)
+
+    def _revoke(self, token: str) -> httpx.Request:
         return httpx.Request(
             "POST",
             self.server_url + REVOKE_PATH,
-            data={"token": token.access_token},
+            data={"token": token},
             headers={"Content-Type": _FORM},
         )
 
@@ -329,8 +462,8 @@ class RingCentralAuth(httpx.Auth):
                 failure: httpx.Response | None = None
                 async with self._loop_lock():
                     await self._acquire_thread_lock()
+                    renewal = self._renewal(generation)
                     try:
-                        renewal = self._renewal(generation)
                         reply: httpx.Response | None = None
                         while True:
                             try:
@@ -345,6 +478,7 @@ class RingCentralAuth(httpx.Auth):
                             reply = yield step
                             await reply.aread()
                     finally:
+                        renewal.close()
                         self._renewing.release()
                 if failure is not None:
                     return
@@ -360,18 +494,21 @@ class RingCentralAuth(httpx.Auth):
         self, renewal: Generator[httpx.Request | float, httpx.Response, httpx.Response | None]
     ) -> Generator[httpx.Request, httpx.Response, httpx.Response | None]:
         reply: httpx.Response | None = None
-        while True:
-            try:
-                step = renewal.send(reply) if reply is not None else next(renewal)
-            except StopIteration as stop:
-                failure: httpx.Response | None = stop.value
-                return failure
-            if isinstance(step, float):
-                self._sleep(step)
-                reply = None
-                continue
-            reply = yield step
-            reply.read()
+        try:
+            while True:
+                try:
+                    step = renewal.send(reply) if reply is not None else next(renewal)
+                except StopIteration as stop:
+                    failure: httpx.Response | None = stop.value
+                    return failure
+                if isinstance(step, float):
+                    self._sleep(step)
+                    reply = None
+                    continue
+                reply = yield step
+                reply.read()
+        finally:
+            renewal.close()
 
     def _loop_lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()

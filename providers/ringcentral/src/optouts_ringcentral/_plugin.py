@@ -7,6 +7,7 @@ that finds the provider through this module never imports them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,12 @@ def _rate_limit(_: click.Context, __: click.Parameter, value: str) -> RateLimit:
         raise click.BadParameter(str(exc)) from None
 
 
-@click.command("ringcentral")
+@click.command(
+    "ringcentral",
+    epilog="Examples:\n\n\b\n"
+    "  optouts emulate ringcentral --port 8102 > ringcentral.env & sleep 2; . ./ringcentral.env\n"
+    "  optouts emulate ringcentral --rate-limit 1000/60s --fault-rate 0.1",
+)
 @click.option(
     "--port", type=int, default=0, show_default=True, help="Port on 127.0.0.1 (0: a free one)."
 )
@@ -69,13 +75,17 @@ def _rate_limit(_: click.Context, __: click.Parameter, value: str) -> RateLimit:
 )
 @click.option(
     "--fault-rate",
-    type=float,
+    type=click.FloatRange(0, 1),
     default=0.0,
     show_default=True,
     help="Share of API requests answered 5xx.",
 )
 @click.option(
-    "--drop-rate", type=float, default=0.0, show_default=True, help="Share of API requests dropped."
+    "--drop-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of API requests dropped.",
 )
 def emulate_ringcentral(
     port: int,
@@ -99,15 +109,17 @@ def emulate_ringcentral(
     )
 
     def ready(url: str) -> None:
+        # Lines a shell can source: its own variables only, so that another emulator's
+        # lines, sourced too, keep theirs, and each command picks one with -p.
         budget = f"{rate_limit.limit}/{rate_limit.window:g}s"
-        click.echo(f"RingCentral emulator on {url} (Light group: {budget})")
-        click.echo("Use it with:")
-        click.echo("  export OPTOUTS_PROVIDER=ringcentral")
-        click.echo(f"  export RC_SERVER_URL={url}")
-        click.echo(f"  export RC_CLIENT_ID={DEFAULT_CLIENT_ID}")
-        click.echo(f"  export RC_CLIENT_SECRET={DEFAULT_CLIENT_SECRET}")
-        click.echo(f"  export RC_JWT={DEFAULT_JWT}")
-        click.echo("Press Ctrl+C to stop.")
+        click.echo(f"# RingCentral emulator on {url} (Light group: {budget}; Ctrl+C stops it).")
+        click.echo("# Source these lines to point optouts at it, then pick it per command:")
+        click.echo("#   optouts -p ringcentral list   (or: export OPTOUTS_PROVIDER=ringcentral)")
+        click.echo(f"export RC_SERVER_URL={url}")
+        click.echo(f"export RC_CLIENT_ID={DEFAULT_CLIENT_ID}")
+        click.echo(f"export RC_CLIENT_SECRET={DEFAULT_CLIENT_SECRET}")
+        click.echo(f"export RC_JWT={DEFAULT_JWT}")
+        sys.stdout.flush()  # read through a pipe or a file while the server runs
 
     serve(app, port=port, on_ready=ready)
 

@@ -15,6 +15,10 @@ costs, because at 50 requests a minute that is the real price:
 Whatever a plan reads, a record counts for sender S only when its own sender is S or the
 account-wide ``*``: v1's ``from=*`` filter means *any* sender, so the v1 listing plan lists
 ``from=*`` once (every sender's opt-outs, S's included) and keeps S's and ``*``'s records.
+
+The session may be kept across processes (``token_cache``): off for library clients unless
+asked for, on by default in the ``optouts`` command line, which marks its click context
+with ``KEEP_SESSIONS``. A kept session is not revoked on close; ``logout()`` revokes it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 import attrs
+import click
 import httpx
 
 from optouts import (
@@ -60,9 +65,10 @@ from optouts.plugin import WILDCARD
 from . import _v1, _v2
 from ._errors import OAUTH_PATH_PREFIX, PROVIDER, error_from_response, json_body
 from ._oauth import DEFAULT_MAX_WAIT, REVOKE_PATH, RingCentralAuth
-from ._ratelimit import AUTH_GROUP, Pacer
+from ._ratelimit import AUTH_GROUP, Pacer, announce_wait
+from ._tokencache import TokenCache
 
-__all__ = ["API_CONSENTS", "API_V1", "CheckPlan", "RingCentralProvider"]
+__all__ = ["API_CONSENTS", "API_V1", "KEEP_SESSIONS", "CheckPlan", "RingCentralProvider"]
 
 logger = logging.getLogger("optouts.ringcentral")
 
@@ -75,6 +81,12 @@ _CURSOR_PREFIX = "rc1."
 
 PlanName = Literal["lookup", "list"]
 
+KEEP_SESSIONS = "optouts.keep_sessions"
+"""The key the ``optouts`` command line sets in its click context's ``meta``: there, an
+unset ``token_cache`` means on (a person runs command after command); elsewhere, off."""
+_FLAGS = {"true": True, "1": True, "yes": True, "on": True}
+_FLAGS.update({"false": False, "0": False, "no": False, "off": False})
+
 
 def _parse_server_url(value: object) -> str:
     """HTTPS, or plain HTTP to this machine (an emulator): the JWT and tokens travel there."""
@@ -86,6 +98,21 @@ def _parse_api(value: object) -> str:
     if text not in _API_ALIASES:
         raise ValueError("must be 'a2p-sms' (v1) or 'consents' (v2)")
     return _API_ALIASES[text]
+
+
+def _parse_flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    flag = _FLAGS.get(str(value).strip().lower())
+    if flag is None:
+        raise ValueError("must be true or false")
+    return flag
+
+
+def _command_line() -> bool:
+    """Whether the ``optouts`` command line is running this (it keeps sessions by default)."""
+    context = click.get_current_context(silent=True)
+    return context is not None and bool(context.meta.get(KEEP_SESSIONS))
 
 
 def _reveal(value: str | Secret) -> Secret:
@@ -178,6 +205,12 @@ class RingCentralProvider(Provider):
         Setting(
             "api", "'a2p-sms' (v1, default) or 'consents' (v2)", default=API_V1, parse=_parse_api
         ),
+        Setting(
+            "token_cache",
+            "keep the session in the user cache directory across runs "
+            "(default: on in the command line, off in the library)",
+            parse=_parse_flag,
+        ),
     )
 
     def __init__(
@@ -194,15 +227,26 @@ class RingCentralProvider(Provider):
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         auth_max_wait: float | None = DEFAULT_MAX_WAIT,
+        token_cache: bool | TokenCache = False,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """``auth_max_wait``: longest pause for the Auth group (a login, a refresh) taken
         inside the auth flow, out of the retry policy's sight; a longer one fails the
         request at once with RateLimited, which the policy then weighs. Keep it at most
-        the ``RetryPolicy.deadline`` of the clients using this provider (None: no bound)."""
+        the ``RetryPolicy.deadline`` of the clients using this provider (None: no bound).
+
+        ``token_cache``: True keeps the session in the user cache directory for later
+        processes (a ``TokenCache`` keeps it there instead); False, the default, logs in
+        for this provider alone and revokes on close."""
         self.server_url = _setting("server_url", _parse_server_url, server_url)
         self.account_id = account_id
         self.api = _setting("api", _parse_api, api)
         self.pacer = pacer or Pacer(clock=clock)
+        self._token_cache = token_cache if isinstance(token_cache, TokenCache) else None
+        if token_cache is True:
+            self._token_cache = TokenCache()
+        self._logout: list[httpx.Request] = []
+        """Revokes ``logout()`` asked for, sent on close."""
         self._auth = RingCentralAuth(
             self.server_url,
             client_id,
@@ -213,12 +257,15 @@ class RingCentralProvider(Provider):
             sleep=sleep,
             async_sleep=async_sleep,
             max_wait=auth_max_wait,
+            cache=self._token_cache,
+            wall_clock=wall_clock,
         )
         self._list_pages: dict[str, int] = {}
         """The plan of the most recent check (also logged at debug level)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RingCentralProvider:
+        keep = settings["token_cache"]
         return cls(
             client_id=settings["client_id"],
             client_secret=settings["client_secret"],
@@ -226,6 +273,7 @@ class RingCentralProvider(Provider):
             server_url=settings["server_url"],
             account_id=settings["account_id"],
             api=settings["api"],
+            token_cache=_command_line() if keep is None else keep,
         )
 
     def __repr__(self) -> str:
@@ -248,8 +296,10 @@ class RingCentralProvider(Provider):
         self, request: httpx.Request, endpoint: str, counter: _Counter | None = None
     ) -> Exchange[httpx.Response]:
         """Wait for a slot in the endpoint's rate-limit group, send, learn from the headers."""
-        delay = self.pacer.reserve(self.pacer.group_of(endpoint))
+        group = self.pacer.group_of(endpoint)
+        delay = self.pacer.reserve(group)
         if delay > 0:
+            announce_wait(delay, self.pacer.why(group))
             yield Sleep(delay, "pace")
         if counter is not None:
             counter.requests += 1
@@ -514,19 +564,46 @@ class RingCentralProvider(Provider):
                 raise ProviderError("RingCentral repeated a page token", provider=PROVIDER)
             seen.add(token)
 
-    def close(self) -> Exchange[None]:
-        """Revoke the session if the Auth group can take it now; never waits, never raises.
+    def logout(self) -> bool:
+        """End the session kept across runs: its cache entry is deleted now, and it (with
+        any session this provider holds) is revoked when the client closes. False when
+        there was no session to end. Works whatever ``token_cache`` says, so a session
+        cached by earlier runs can be ended after the cache was turned off."""
+        self._logout = self._auth.end_sessions(self._token_cache or TokenCache())
+        return bool(self._logout)
 
-        A revoke counts in the Auth group like a login. In a spent group it would only draw
-        a 429 (and restart the penalty for the next login), and the token dies on its own
-        anyway, so then it is skipped.
+    def close(self) -> Exchange[None]:
+        """Revoke what ``logout()`` asked for, waiting for the Auth group if need be; then,
+        unless the session is kept in the cache for later runs, revoke it if the Auth group
+        can take it now. Never raises.
+
+        A revoke counts in the Auth group like a login. In a spent group the closing revoke
+        would only draw a 429 (and restart the penalty for the next login), and the token
+        dies on its own anyway, so then it is skipped.
         """
-        request = self._auth.revoke_request()
-        if request is None:
+        revokes, self._logout = self._logout, []
+        for request in revokes:
+            delay = self.pacer.reserve(AUTH_GROUP, within=self._auth.max_wait)
+            if self._auth.max_wait is not None and delay > self._auth.max_wait:
+                logger.debug("logout revoke skipped: the Auth group would wait %.0fs", delay)
+                continue
+            if delay > 0:
+                announce_wait(delay, self.pacer.why(AUTH_GROUP))
+                yield Sleep(delay, "pace")
+            yield from self._revoke(request)
+        if self._auth.keeps_session:
+            logger.debug("session kept in the token cache for later runs; not revoked")
+            return
+        closing = self._auth.revoke_request()
+        if closing is None:
             return
         if not self.pacer.try_reserve(AUTH_GROUP):
             logger.debug("revoke skipped: the Auth rate-limit group has no request to spare")
             return
+        yield from self._revoke(closing)
+
+    def _revoke(self, request: httpx.Request) -> Exchange[None]:
+        """Send one revoke; a failure is logged and ignored (the token expires anyway)."""
         try:
             response = yield request
         except (httpx.TransportError, OptOutError) as error:

@@ -18,6 +18,10 @@ Group names are compared without regard to case (the docs write ``light``, the h
 ``Light``), and header values outside what a server could mean (``inf``, ``nan``, negative,
 absurdly large) are ignored rather than believed, so every delay handed out stays finite.
 A group name is vendor text: log lines show it cut short.
+
+A wait a person would notice (over ``SHOWN_WAIT`` seconds) is announced on the logger
+``optouts.wait`` at INFO, saying why ("waiting 58 s: RingCentral allows 5 logins a
+minute"); shorter ones at DEBUG. The command line shows the INFO ones on a terminal.
 """
 
 from __future__ import annotations
@@ -41,11 +45,17 @@ __all__ = [
     "LIGHT_GROUP",
     "LONGEST_WINDOW",
     "MOST_REQUESTS",
+    "SHOWN_WAIT",
     "GroupState",
     "Pacer",
+    "announce_wait",
 ]
 
 logger = logging.getLogger("optouts.ringcentral")
+wait_logger = logging.getLogger("optouts.wait")
+
+SHOWN_WAIT = 2.0
+"""Seconds beyond which a wait is announced at INFO: long enough for a person to wonder."""
 
 AUTH_GROUP = "Auth"
 LIGHT_GROUP = "Light"
@@ -60,6 +70,20 @@ LONGEST_WINDOW = 86_400
 """Longest ``X-Rate-Limit-Window`` believed, in seconds (RingCentral's is 60)."""
 MOST_REQUESTS = 1_000_000
 """Largest ``X-Rate-Limit-Limit`` or ``-Remaining`` believed (RingCentral's are at most 50)."""
+
+
+def announce_wait(seconds: float, why: str) -> None:
+    """Say on ``optouts.wait`` that a pause of ``seconds`` starts, and why."""
+    level = logging.INFO if seconds > SHOWN_WAIT else logging.DEBUG
+    if wait_logger.isEnabledFor(level):
+        shown = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+        wait_logger.log(level, "waiting %s: %s", shown, why)
+
+
+def _per(window: float) -> str:
+    """``a minute`` for 60 s, else ``every N s``."""
+    named = {1.0: "a second", 60.0: "a minute", 3600.0: "an hour"}
+    return named.get(window, f"every {window:g} s")
 
 
 @attrs.define
@@ -153,6 +177,20 @@ class Pacer:
                 return False
             self._take(state, start)
             return True
+
+    def why(self, group: str) -> str:
+        """Why a request to ``group`` waits, for a person: its budget, or a 429 penalty."""
+        with self._lock:
+            name = self._name(group)
+            state = self._state(name)
+            penalised = state.blocked_until > self._clock()
+            limit, window = state.limit, state.window
+        noun = "login" if name == AUTH_GROUP else "request"
+        where = "" if name == AUTH_GROUP else f" in its {clip(name, LOGGED)} group"
+        if penalised:
+            return f"RingCentral refused more {noun}s{where} for a while (HTTP 429)"
+        count = f"{limit} {noun}{'' if limit == 1 else 's'}"
+        return f"RingCentral allows {count} {_per(window)}{where}"
 
     def blocked_for(self, group: str) -> float:
         """Seconds left of a 429 penalty on ``group`` (0 when none)."""
