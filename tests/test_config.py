@@ -81,6 +81,13 @@ def test_missing_setting_names_setting_variable_and_file() -> None:
     assert "[providers.vendor]" in message
 
 
+def test_a_missing_setting_names_every_variable_that_sets_it() -> None:
+    """RingCentral's emulator prints RC_JWT: the error must name it beside ours."""
+    with pytest.raises(ConfigurationError) as raised:
+        resolve_settings("vendor", DECLARED, {"endpoint": "e"}, load_config_file(), {})
+    assert "set OPTOUTS_VENDOR_TOKEN or VENDOR_TOKEN," in str(raised.value)
+
+
 def test_malformed_value_is_named_and_secret_values_are_not_shown() -> None:
     with pytest.raises(ConfigurationError) as raised:
         resolve_settings(
@@ -162,6 +169,25 @@ def test_core_settings_precedence(tmp_path: Path) -> None:
     assert core_setting("provider", None, config, {"OPTOUTS_PROVIDER": "env"}) == "env"
     assert core_setting("provider", None, config, {}) == "file"
     assert core_setting("provider", None, load_config_file(), {}) == "local"
+
+
+@pytest.mark.parametrize("region", ["ZZ", "XX", "001", "usa"])
+def test_a_default_region_phonenumbers_does_not_know_is_refused(region: str) -> None:
+    """Accepted, it made every national number fail one by one."""
+    with pytest.raises(ConfigurationError, match="OPTOUTS_DEFAULT_REGION.*not a country code"):
+        core_setting("default_region", None, load_config_file(), {"OPTOUTS_DEFAULT_REGION": region})
+
+
+def test_a_default_region_is_upper_cased() -> None:
+    assert core_setting("default_region", "gb", load_config_file(), {}) == "GB"
+
+
+def test_a_config_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "optouts.toml"
+    path.write_bytes(b'provider = "local"\n\n# \xff\n')
+    with pytest.raises(ConfigurationError) as raised:
+        load_config_file(path)
+    assert str(raised.value) == f"config file {path} is not UTF-8 (line 3: byte 0xff)"
 
 
 def test_retry_policy_comes_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,5 @@
-"""Commands that move opt-outs between systems: sync, import, export, audit.
+"""Commands that move opt-outs between systems: sync, import, export (and audit, from
+``_cli_audit``).
 
 They attach to the ``optouts`` group defined in ``cli``; kept apart so each file has one job.
 What the ledger or a vendor holds (sources, notes, reasons) is printed through
@@ -10,58 +11,85 @@ says so once on stderr (``announcing``), so a mistyped path does not pass unseen
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import attrs
 import click
-from rich.console import Console
 from rich.table import Table
 
+from ._cli_audit import audit_command
 from ._cli_options import Options
+from ._cli_output import console
 from ._client import Client
-from ._csvio import export_csv, import_csv
+from ._csvio import ImportReport, export_csv, import_csv
+from ._csvparse import guarded
 from ._errors import ConfigurationError, printable
-from ._numbers import normalize
-from ._sync import SyncSummary, sync
+from ._sync import LEDGER, SyncSummary, sync
 from ._terminal import cell
 from .ledger import Ledger
 
 __all__ = ["register"]
 
-
-def _when(micros: int) -> str:
-    moment = datetime.fromtimestamp(micros / 1_000_000, tz=timezone.utc)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+_TARGET_FIELDS = ("target", "added", "removed", "skipped", "failed", "requests", "notes")
 
 
 @click.command(name="sync")
 @click.option("--source", required=True, help="Provider to read every record from (must list).")
-@click.option("--target", "targets", multiple=True, required=True, help="Provider to update.")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    required=True,
+    help="Provider to update (repeatable: --target azure --target local).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.pass_obj
 def sync_command(options: Options, source: str, targets: tuple[str, ...], dry_run: bool) -> int:
     """Carry opt-outs from SOURCE to every TARGET through the ledger (resumable)."""
     with options.ledger() as ledger:
         summary = sync(source, list(targets), ledger=ledger, dry_run=dry_run)
-    _print_summary(options.output, summary)
+    _print_summary(options.format, summary)
     return 0 if summary.ok else 1
+
+
+def _heading(summary: SyncSummary) -> str:
+    """What the sync read, in words that are true of a vendor source and of the ledger."""
+    heading = "plan (dry run)" if summary.dry_run else "sync"
+    took = f"({summary.seconds:.1f} s)"
+    if summary.source == LEDGER:
+        return (
+            f"{heading}: from the ledger, which needs no listing; each target "
+            f"{'would get' if summary.dry_run else 'got'} what it had not confirmed {took}"
+        )
+    return (
+        f"{heading}: {printable(summary.source)} listed {_count(summary.listed, 'record')} in "
+        f"{_count(summary.source_requests, 'request')}; {summary.recorded:,} new to the ledger "
+        f"{took}"
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _print_summary(output: str, summary: SyncSummary) -> None:
     if output == "json":
         click.echo(json.dumps(attrs.asdict(summary), indent=2))
         return
-    heading = "plan (dry run)" if summary.dry_run else "sync"
-    click.echo(
-        f"{heading}: {printable(summary.source)} listed {summary.listed:,} records in "
-        f"{summary.source_requests:,} requests; {summary.recorded:,} new to the ledger "
-        f"({summary.seconds:.1f} s)"
-    )
-    table = Table("target", "added", "removed", "skipped", "failed", "requests", "notes")
+    if output == "csv":  # stdout holds the CSV alone; the heading goes to stderr
+        click.echo(_heading(summary), err=True)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(_TARGET_FIELDS)
+        for t in summary.targets:
+            counts = (t.added, t.removed, t.skipped, t.failed, t.requests)
+            writer.writerow((guarded(t.target), *counts, guarded("; ".join(t.notes))))
+        return
+    click.echo(_heading(summary))
+    table = Table(*_TARGET_FIELDS)
     for t in summary.targets:
         notes = "; ".join(t.notes)
         table.add_row(
@@ -69,23 +97,25 @@ def _print_summary(output: str, summary: SyncSummary) -> None:
             *(f"{n:,}" for n in (t.added, t.removed, t.skipped, t.failed, t.requests)),
             cell(notes),
         )
-    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+    console().print(table)
     for t in summary.targets:
         for action, sender, recipient in t.first:
             click.echo(printable(f"  {t.target}: {action} {sender} {recipient}"))
 
 
 @click.command(name="export")
-@click.option("--from", "sender", help="Only this sender's records.")
+@click.option("--from", "sender", help="Only this sender's records (default: every sender).")
 @click.option(
     "--status",
     type=click.Choice(["opted-out", "opted-in", "all"]),
     default="all",
     show_default=True,
+    help="Which records: every one unless told otherwise.",
 )
 @click.pass_obj
 def export_command(options: Options, sender: str | None, status: str) -> int:
-    """Write every record as CSV (sender,recipient,status,source,updated_at) to stdout."""
+    """Write every record (opt-outs and opt-ins, by default) as CSV to stdout:
+    sender,recipient,status,source,updated_at."""
     with _ledger_or_client(options) as target:
         export_csv(target, sys.stdout, sender=sender, status=status)
     return 0
@@ -93,7 +123,7 @@ def export_command(options: Options, sender: str | None, status: str) -> int:
 
 def _ledger_or_client(options: Options) -> Ledger | Client:
     """Imports and exports work on the ledger itself (times and sources kept), else a vendor."""
-    return options.ledger(chosen=True) if options.uses_ledger() else options.client()
+    return options.ledger() if options.uses_ledger() else options.client()
 
 
 @click.command(name="import")
@@ -101,6 +131,12 @@ def _ledger_or_client(options: Options) -> Ledger | Client:
 @click.pass_obj
 def import_command(options: Options, path: str) -> int:
     """Record every row of a CSV file (or - for stdin); bad lines are listed, never fatal."""
+    into_ledger = options.uses_ledger()
+    if into_ledger and options.default_region is not None:
+        raise click.UsageError(
+            "the ledger takes numbers in E.164 only (+ and country code); "
+            "--default-region applies to an import into a vendor"
+        )
     # Bytes that are not UTF-8 come through as surrogates, so the rows holding them are
     # reported one by one instead of stopping the import.
     try:
@@ -115,7 +151,7 @@ def import_command(options: Options, path: str) -> int:
     except OSError as exc:
         raise click.UsageError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        with _ledger_or_client(options) as target:
+        with options.ledger() if into_ledger else options.client() as target:
             name = "stdin" if path == "-" else Path(path).name
             report = import_csv(target, handle, source=f"import:{name}")
     except ValueError as exc:
@@ -125,92 +161,32 @@ def import_command(options: Options, path: str) -> int:
             handle.detach()  # leave stdin itself open
         else:
             handle.close()
+    _print_report(options.format, path, report)
+    return 0 if report.ok else 1
+
+
+def _print_report(output: str, path: str, report: ImportReport) -> None:
+    """The bad lines and the counts: on stderr, or as one JSON object on stdout."""
+    already = max(report.rows - report.applied - report.failed, 0)
+    if output == "json":
+        shown = {
+            "rows": report.rows,
+            "recorded": report.applied,
+            "already": already,
+            "failed": report.failed,
+            "errors": [{"line": line, "reason": reason} for line, reason in report.errors],
+        }
+        click.echo(json.dumps(shown, indent=2))
+        return
     for line, reason in report.errors:
         click.echo(printable(f"{path}:{line}: {reason}"), err=True)
     if report.failed > len(report.errors):
         click.echo(f"… and {report.failed - len(report.errors):,} more bad lines", err=True)
     click.echo(
         f"read {report.rows:,} rows: {report.applied:,} recorded, "
-        f"{report.rows - report.applied - report.failed:,} already so, {report.failed:,} failed",
+        f"{already:,} already so, {report.failed:,} failed",
         err=True,
     )
-    return 0 if report.ok else 1
-
-
-@click.command(name="audit")
-@click.argument("recipient")
-@click.pass_obj
-def audit_command(options: Options, recipient: str) -> int:
-    """Show what the ledger knows of RECIPIENT: state per sender, history, vendor confirmations."""
-    number = normalize(recipient, options.default_region)
-    with options.ledger() as ledger:
-        trail = ledger.audit(number)
-    if options.output == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "recipient": number,
-                    "current": [
-                        {
-                            "sender": s,
-                            "status": "opted-out" if out else "opted-in",
-                            "country": c,
-                            "source": src,
-                            "first_received": _when(first),
-                            "updated_at": _when(last),
-                        }
-                        for s, out, c, src, first, last in trail.current
-                    ],
-                    "history": [
-                        {
-                            "sender": s,
-                            "action": "opt-out" if out else "opt-in",
-                            "source": src,
-                            "at": _when(at),
-                        }
-                        for s, out, src, at in trail.history
-                    ],
-                    "confirmations": [
-                        {
-                            "sender": s,
-                            "target": t,
-                            "status": "opted-out" if out else "opted-in",
-                            "at": _when(at),
-                        }
-                        for s, t, out, at in trail.confirmations
-                    ],
-                },
-                indent=2,
-            )
-        )
-        return 0
-    console = Console(width=200 if not sys.stdout.isatty() else None)
-    if not trail.current:
-        click.echo(f"{number}: the ledger has no record of this recipient")
-        return 0
-    current = Table(
-        "sender", "status", "country", "source", "first received", "last change", title=number
-    )
-    for s, out, c, src, first, last in trail.current:
-        current.add_row(
-            cell(s),
-            "opted-out" if out else "opted-in",
-            cell(c or ""),
-            cell(src),
-            _when(first),
-            _when(last),
-        )
-    console.print(current)
-    history = Table("at", "sender", "action", "source", title="history")
-    for s, out, src, at in trail.history:
-        history.add_row(_when(at), cell(s), "opt-out" if out else "opt-in", cell(src))
-    console.print(history)
-    if trail.confirmations:
-        confirmed = Table("sender", "vendor", "state confirmed", "at", title="vendor confirmations")
-        for s, t, out, at in trail.confirmations:
-            confirmed.add_row(cell(s), cell(t), "opted-out" if out else "opted-in", _when(at))
-        console.print(confirmed)
-    return 0
 
 
 def register(group: click.Group) -> None:

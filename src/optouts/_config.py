@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import phonenumbers
 
 from ._errors import ConfigurationError, clip, quote_value
 
@@ -107,6 +108,14 @@ def _seconds(value: Any) -> float:
     return number
 
 
+def _region(value: Any) -> str:
+    """An ISO country phonenumbers knows: ``ZZ`` would make every national number fail."""
+    region = _text(value).upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("not a country code phonenumbers knows (ISO 3166 alpha-2, e.g. US, GB)")
+    return region
+
+
 def _words(value: Any) -> tuple[str, ...]:
     """A list in optouts.toml, or comma-separated text in the environment."""
     items = value.split(",") if isinstance(value, str) else value
@@ -120,7 +129,7 @@ CORE_SETTINGS = (
     Setting(
         "default_region",
         "ISO country assumed for numbers written without +country code",
-        parse=lambda value: _text(value).upper(),
+        parse=_region,
     ),
     Setting(
         "max_concurrency",
@@ -166,17 +175,7 @@ def load_config_file(
     candidate = Path(explicit) if explicit is not None else Path.cwd() / CONFIG_FILENAME
     if explicit is None and not candidate.is_file():
         return ConfigFile()
-    try:
-        with candidate.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigurationError(f"config file {candidate} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"config file {candidate} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigurationError(
-            f"config file {candidate} cannot be read: {exc.strerror}"
-        ) from None
+    data = _parse_file(candidate)
     providers = data.pop("providers", {})
     if not isinstance(providers, dict) or not all(isinstance(v, dict) for v in providers.values()):
         raise ConfigurationError(f"{candidate}: [providers] must hold one table per provider")
@@ -191,6 +190,30 @@ def load_config_file(
             f"known: {', '.join(sorted(known))}, [providers.<name>] tables and [serve]"
         )
     return ConfigFile(path=candidate, core=data, providers=providers, serve=serve)
+
+
+def _parse_file(candidate: Path) -> dict[str, Any]:
+    """The file's TOML; every way it can fail is an error naming the file."""
+    try:
+        raw = candidate.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(f"config file {candidate} does not exist") from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"config file {candidate} cannot be read: {exc.strerror or exc}"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigurationError(
+            f"config file {candidate} is not UTF-8 (line {line}: byte 0x{raw[exc.start]:02x})"
+        ) from None
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {candidate} is not valid TOML: {exc}") from None
+    return data
 
 
 def core_setting(
@@ -294,9 +317,10 @@ def _resolve_one(
     elif setting.default is not None:
         raw, origin = setting.default, "default"
     elif setting.required:
+        variables = " or ".join((variable, *setting.env_aliases))
         raise ConfigurationError(
             f"missing setting {setting.name!r} for provider {provider!r} ({setting.help}): "
-            f"pass {setting.name}=..., set {variable}, "
+            f"pass {setting.name}=..., set {variables}, "
             f"or add {setting.name} under [providers.{provider}] in {CONFIG_FILENAME}"
         )
     else:

@@ -32,7 +32,8 @@ from starlette.routing import Route
 from .._config import Secret
 from .._errors import ConfigurationError, InvalidNumber, ProviderError, printable
 from .._numbers import normalize
-from ..ledger import AuditTrail, Ledger, datetime_of
+from ..ledger import AuditTrail, Ledger
+from ..ledger._base import iso_utc
 
 __all__ = ["audit_route"]
 
@@ -232,12 +233,9 @@ def _state(opted_out: bool, out: str, into: str) -> str:
 
 
 def _when(micros: int) -> str:
-    """ISO 8601 UTC to the second, as ``optouts audit`` prints it; the exact microsecond
-    stays in the ``<time>`` element's ``datetime``."""
-    moment = datetime_of(micros)
-    exact = moment.isoformat().replace("+00:00", "Z")
-    shown = moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-    return f'<time datetime="{exact}">{shown}</time>'
+    """ISO 8601 UTC, exactly as ``optouts audit`` and every other output write a time."""
+    exact = iso_utc(micros)
+    return f'<time datetime="{exact}">{exact}</time>'
 
 
 def _table(

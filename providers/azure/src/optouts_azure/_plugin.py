@@ -41,7 +41,12 @@ def register_inbound_parsers(register: Callable[[InboundParser], None]) -> None:
     register(FORMAT)
 
 
-@click.command("azure")
+@click.command(
+    "azure",
+    epilog="Examples:\n\n\b\n"
+    "  optouts emulate azure --port 8101 > azure.env & sleep 2; . ./azure.env\n"
+    "  optouts emulate azure --latency 0.05 --fault-rate 0.1 --seed 1",
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -131,10 +136,12 @@ def emulate_azure(
         raise click.BadParameter("not valid base64", param_hint="--access-key") from None
 
     def ready(base_url: str) -> None:
-        click.echo(f"Azure opt-outs emulator listening on {base_url} (Ctrl+C stops it)")
-        click.echo("Point optouts at it with:")
-        click.echo("  export OPTOUTS_PROVIDER=azure")
-        click.echo(f"  export OPTOUTS_AZURE_CONNECTION_STRING='{app.connection_string(base_url)}'")
+        # Lines a shell can source: its own variable only, so that another emulator's
+        # lines, sourced too, keep theirs, and each command picks one with -p.
+        click.echo(f"# Azure opt-outs emulator listening on {base_url} (Ctrl+C stops it).")
+        click.echo("# Source these lines to point optouts at it, then pick it per command:")
+        click.echo("#   optouts -p azure check …   (or: export OPTOUTS_PROVIDER=azure)")
+        click.echo(f"export OPTOUTS_AZURE_CONNECTION_STRING='{app.connection_string(base_url)}'")
         sys.stdout.flush()  # scripts read these lines through a pipe while the server runs
 
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
