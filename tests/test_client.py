@@ -271,3 +271,37 @@ def test_a_failed_retry_of_some_recipients_keeps_the_others_answers(
         (True, True),
     ]
     assert result[1].status_code == 400
+
+
+def test_a_closed_client_refuses_work_in_words(backend: Backend) -> None:
+    """Not the HTTP pool's RuntimeError or a database's own error: one line that says why."""
+    transport = httpx.MockTransport(backend)
+    client = optouts.Client(
+        FakeVendor(KEY, "https://vendor.test"), http_client=httpx.Client(transport=transport)
+    )
+    client.close()
+    client.close()  # closing twice is harmless
+    for work in (
+        lambda: client.check(SENDER, [A]),
+        lambda: client.add(SENDER, [A]),
+        lambda: client.stream("check", SENDER, [A]),
+        lambda: client.list_page(SENDER),
+    ):
+        with pytest.raises(optouts.OptOutError, match="fakevendor client is closed"):
+            work()
+
+    async def closed_async() -> None:
+        http = httpx.AsyncClient(transport=transport)
+        async_client = optouts.AsyncClient(FakeVendor(KEY, "https://vendor.test"), http_client=http)
+        await async_client.aclose()
+        await async_client.aclose()
+        with pytest.raises(optouts.OptOutError, match="client is closed"):
+            await async_client.check(SENDER, [A])
+        with pytest.raises(optouts.OptOutError, match="client is closed"):
+            await async_client.list_page(SENDER)
+        with pytest.raises(optouts.OptOutError, match="client is closed"):
+            async_client.stream("check", SENDER, [A])
+        await http.aclose()
+
+    asyncio.run(closed_async())
+    assert backend.received == []

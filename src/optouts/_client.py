@@ -23,7 +23,7 @@ import httpx
 
 from ._batch import Answered, Batch, failed, rows_for, windows
 from ._config import ConfigFile, core_setting, load_config_file, resolve_settings
-from ._errors import ConfigurationError, ProviderError
+from ._errors import ConfigurationError, OptOutError, ProviderError
 from ._http import Stats, run_async, run_sync
 from ._models import (
     BatchResult,
@@ -92,6 +92,7 @@ class _ClientCore:
         self.max_concurrency: int = (
             1 if blocking else concurrency or self.provider.default_concurrency
         )
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} provider={self.provider.name!r}>"
@@ -104,7 +105,13 @@ class _ClientCore:
         if capability not in self.provider.capabilities:
             raise self.provider.unsupported(capability)
 
+    def _ensure_open(self) -> None:
+        """A closed client refuses work in words, not with its HTTP pool's own error."""
+        if self._closed:
+            raise OptOutError(f"the {self.provider.name} client is closed")
+
     def _start(self, operation: str, sender: str) -> tuple[str, Capability]:
+        self._ensure_open()
         capability = _OPERATIONS.get(operation)
         if capability is None:
             raise ValueError(
@@ -138,6 +145,7 @@ class _ClientCore:
         page_size: int | None,
         cursor: str | None,
     ) -> tuple[str | None, StatusFilter, int, str | None]:
+        self._ensure_open()
         self._require(Capability.LIST)
         normalized = normalize_sender(sender, self.default_region) if sender is not None else None
         size = self.provider.default_page_size if page_size is None else page_size
@@ -283,6 +291,9 @@ class Client(_ClientCore):
 
     def close(self) -> None:
         """Let the provider release what it holds, then close the HTTP client."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
@@ -478,6 +489,9 @@ class AsyncClient(_ClientCore):
 
     async def aclose(self) -> None:
         """Let the provider release what it holds, then close the HTTP client."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             await self._run(self.provider.close(), Stats())
         finally:
