@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import cast
 
@@ -379,4 +379,28 @@ def test_export_from_a_vendor_guards_whatever_text_it_sent() -> None:
         [S, "+12025550101", "opted-out", "'=cmd()", ""],
         ["'=1+1", "'@SUM(A1)", "opted-in", "'-1", ""],
         ["12345", "'+1 202 555 0102", "opted-out", "", ""],
+    ]
+
+
+def test_export_from_a_vendor_writes_its_times_in_utc() -> None:
+    """A vendor's time with an offset, or none (taken as UTC), is written as every time is."""
+    paris = timezone(timedelta(hours=2))
+    listing = Listing(
+        [
+            optouts.OptOut(
+                S,
+                "+12025550101",
+                Status.OPTED_OUT,
+                updated_at=datetime(2026, 6, 1, 14, 0, 5, 250_000, tzinfo=paris),
+            ),
+            optouts.OptOut(
+                S, "+12025550102", Status.OPTED_OUT, updated_at=datetime(2026, 6, 1, 12, 0, 0)
+            ),
+        ]
+    )
+    out = io.StringIO()
+    assert export_csv(cast(optouts.Client, listing), out) == 2
+    assert [row[4] for row in csv.reader(io.StringIO(out.getvalue()))][1:] == [
+        "2026-06-01T12:00:05.250000Z",
+        "2026-06-01T12:00:00Z",
     ]

@@ -20,7 +20,7 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import IO, Any
 
 from rich.console import Console
@@ -28,7 +28,7 @@ from rich.console import Console
 from ._csvparse import guarded
 from ._errors import printable
 from ._models import OptOut, RecipientResult
-from .ledger._base import iso_utc
+from .ledger._base import iso_utc, iso_utc_of
 
 __all__ = ["RecordWriter", "ResultWriter", "console", "when", "when_micros"]
 
@@ -45,11 +45,7 @@ _TIME = len("2026-01-01T00:00:00.000000Z")
 
 def when(moment: datetime | None) -> str | None:
     """``moment`` as a person reads it everywhere: ISO 8601 UTC, ``Z``, microseconds."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # a vendor time without an offset is UTC
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return None if moment is None else iso_utc_of(moment)
 
 
 def when_micros(micros: int) -> str:

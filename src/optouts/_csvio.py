@@ -34,7 +34,7 @@ from ._errors import OptOutError
 from ._models import Capability, Status
 from ._numbers import normalize_sender
 from .ledger import Change, Ledger
-from .ledger._base import TextRow
+from .ledger._base import TextRow, iso_utc_of
 
 __all__ = ["HEADER", "ImportReport", "export_csv", "import_csv"]
 
@@ -117,7 +117,7 @@ def export_csv(
                 guarded(record.recipient, number=True),
                 record.status.value,
                 guarded(record.source or ""),
-                when.isoformat().replace("+00:00", "Z") if when else "",
+                iso_utc_of(when) if when else "",
             )
         )
         count += 1

@@ -231,6 +231,14 @@ def iso_utc(micros: int) -> str:
     return datetime_of(micros).isoformat().replace("+00:00", "Z")
 
 
+def iso_utc_of(moment: datetime) -> str:
+    """``moment`` written as ``iso_utc`` writes a ledger time, whatever its offset (a vendor
+    time without one is UTC): the one time format of every output."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def text_pages_of(
     store: LedgerStore, *, sender: str | None, opted_out: bool | None, size: int
 ) -> Iterator[list[TextRow]]:
