@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 import optouts
+from clirunner import separate_runner
 from optouts.cli import cli, run
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -47,9 +47,9 @@ def test_both_emulators_print_lines_to_source_side_by_side(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     fake_serve(monkeypatch, 18101)
-    azure = CliRunner().invoke(cli, ["emulate", "azure"])
+    azure = separate_runner().invoke(cli, ["emulate", "azure"])
     fake_serve(monkeypatch, 18102)
-    ringcentral = CliRunner().invoke(cli, ["emulate", "ringcentral"])
+    ringcentral = separate_runner().invoke(cli, ["emulate", "ringcentral"])
     assert (azure.exit_code, ringcentral.exit_code) == (0, 0), azure.output + ringcentral.output
     files = [
         sourced(azure.stdout, tmp_path, "azure"),

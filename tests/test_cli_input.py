@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
+from clirunner import separate_runner
 from optouts.cli import cli, run
 
 SENDER = "+18005550100"
@@ -30,7 +31,7 @@ def ledger(monkeypatch: pytest.MonkeyPatch, empty_ledger: str) -> str:
 
 def invoke(argv: list[str], stdin: bytes) -> Result:
     """A run with real bytes on stdin; ``return_value`` is the exit code ``run`` gives."""
-    return CliRunner().invoke(cli, argv, stdin, standalone_mode=False)
+    return separate_runner().invoke(cli, argv, stdin, standalone_mode=False)
 
 
 def csv_rows(text: str) -> list[list[str]]:
