@@ -60,7 +60,7 @@ import httpx
 
 import optouts
 from bench_bulk import number, numbers, run_benchmarks
-from optouts.emulators import serve_in_thread
+from optouts.emulators import read_body, serve_in_thread
 from optouts.server._courier import SPACING, Timing
 from optouts_azure import AzureEmulator
 from optouts_ringcentral import Emulator, RateLimit
@@ -623,12 +623,7 @@ class Recorder:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         status = 0
 
         async def replay() -> Message:

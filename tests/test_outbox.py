@@ -21,6 +21,7 @@ import pytest
 
 import optouts
 from optouts import RetryPolicy
+from optouts.emulators import read_body
 from optouts.ledger import Change
 from optouts.server import _courier
 from optouts.server._courier import Backoff, Timing
@@ -69,12 +70,7 @@ class Recorder:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         self._note(scope["path"], body)
         replayed = False
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from ._errors import ConfigurationError
 
-__all__ = ["ASGIApp", "serve", "serve_in_thread"]
+__all__ = ["ASGIApp", "read_body", "serve", "serve_in_thread"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -24,6 +24,20 @@ ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
     Awaitable[None],
 ]
+
+
+async def read_body(receive: Callable[[], Awaitable[Message]]) -> bytes:
+    """A request's whole body, however many messages it came in (an emulator answers from
+    the whole body; a client that hangs up leaves what had arrived)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 def _listening_socket(port: int) -> socket.socket:

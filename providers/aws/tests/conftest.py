@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 import optouts
-from optouts.emulators import serve_in_thread
-from optouts.testing import BlockingASGITransport, blocking
+from optouts.testing import BlockingASGITransport, SwappableServer, blocking
 from optouts_aws import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_REGION,
@@ -109,29 +108,15 @@ def async_client_for(emulator: AwsEmulator) -> Iterator[Callable[..., Any]]:
 # --- the emulator on loopback --------------------------------------------------------------
 
 
-class EmulatorServer:
-    """One uvicorn server for the session; each test swaps in its own emulator as ``app``."""
-
-    def __init__(self) -> None:
-        self.app = AwsEmulator()
-        self.url = ""
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-
 @pytest.fixture(scope="session")
-def emulator_server() -> Iterator[EmulatorServer]:
-    holder = EmulatorServer()
-    holder.url, stop = serve_in_thread(holder)
-    try:
-        yield holder
-    finally:
-        stop()
+def emulator_server() -> Iterator[SwappableServer]:
+    """The emulator on 127.0.0.1 for the whole session (each test swaps in its own)."""
+    with SwappableServer(AwsEmulator()).running() as server:
+        yield server
 
 
 @pytest.fixture
-def served(emulator_server: EmulatorServer, emulator: AwsEmulator) -> EmulatorServer:
+def served(emulator_server: SwappableServer, emulator: AwsEmulator) -> SwappableServer:
     """The loopback server, serving this test's ``emulator``."""
     emulator_server.app = emulator
     return emulator_server

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import optouts
-from optouts.emulators import serve_in_thread
+from optouts.testing import SwappableServer
 from optouts_azure import DEFAULT_ACCESS_KEY, AzureEmulator
 
 REPO = Path(__file__).resolve().parents[3]
@@ -143,30 +143,15 @@ def conformance(conforms: Validator) -> Callable[[Any], Conformance]:
 # --- the emulator on loopback --------------------------------------------------------------
 
 
-class EmulatorServer:
-    """One uvicorn server for the session; each test swaps in its own emulator as ``app``."""
-
-    def __init__(self) -> None:
-        self.app = AzureEmulator()
-        self.url = ""
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-
 @pytest.fixture(scope="session")
-def emulator_server() -> Iterator[EmulatorServer]:
-    """The emulator on 127.0.0.1 for the whole session (tests swap ``holder.app``)."""
-    holder = EmulatorServer()
-    holder.url, stop = serve_in_thread(holder)
-    try:
-        yield holder
-    finally:
-        stop()
+def emulator_server() -> Iterator[SwappableServer]:
+    """The emulator on 127.0.0.1 for the whole session (each test swaps in its own)."""
+    with SwappableServer(AzureEmulator()).running() as server:
+        yield server
 
 
 @pytest.fixture
-def served(emulator_server: EmulatorServer, emulator: AzureEmulator) -> EmulatorServer:
+def served(emulator_server: SwappableServer, emulator: AzureEmulator) -> SwappableServer:
     """The loopback server, serving this test's ``emulator``."""
     emulator_server.app = emulator
     return emulator_server
@@ -225,7 +210,7 @@ def cassette_target(
     def make(**knobs: Any) -> tuple[str, AzureEmulator | None]:
         if record_mode == "none":
             return f"endpoint=http://127.0.0.1:9/;accesskey={DEFAULT_ACCESS_KEY}", None
-        server: EmulatorServer = request.getfixturevalue("emulator_server")
+        server: SwappableServer = request.getfixturevalue("emulator_server")
         emulator = AzureEmulator(**{"seed": 0, "retry_after": 0, **knobs})
         server.app = emulator
         return f"endpoint={server.url}/;accesskey={DEFAULT_ACCESS_KEY}", emulator

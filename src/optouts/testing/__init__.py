@@ -16,6 +16,7 @@ Tests skip what the provider does not declare, and check that undeclared operati
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 from collections.abc import Callable, Iterable, Iterator
@@ -28,13 +29,14 @@ from .._client import AsyncClient, Operation
 from .._errors import InvalidNumber, UnsupportedOperation
 from .._models import BatchResult, Capability, OptOut, Page, RecipientResult, Status
 from .._provider import Provider
-from ..emulators import ASGIApp
+from ..emulators import ASGIApp, serve_in_thread
 
 __all__ = [
     "AnyClient",
     "BlockingASGITransport",
     "BlockingAsyncClient",
     "ProviderContract",
+    "SwappableServer",
     "blocking",
     "fresh_numbers",
 ]
@@ -318,3 +320,25 @@ class BlockingASGITransport(httpx.BaseTransport):
             return httpx.Response(response.status_code, headers=response.headers, content=content)
 
         return asyncio.run(run())
+
+
+class SwappableServer:
+    """One loopback server for a whole test session, serving whichever app a test puts in
+    ``app``: starting uvicorn for each test would cost more than most tests do."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.url = ""
+        """Its base URL while ``running``."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[SwappableServer]:
+        """Serve on 127.0.0.1 until the block ends."""
+        self.url, stop = serve_in_thread(self)
+        try:
+            yield self
+        finally:
+            stop()

@@ -32,6 +32,8 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from optouts.emulators import read_body
+
 from ._api import API_VERSIONS, MAX_RECIPIENTS, OPERATIONS, Operation
 from ._knobs import DEFAULT_ACCESS_KEY, FAULTS, RANDOM_FAULTS, Fault
 
@@ -160,7 +162,7 @@ class AzureEmulator:
         # The answer is due ``latency`` after the request arrived, the emulator's own work
         # included, as a vendor's response time would be.
         due = asyncio.get_running_loop().time() + self.latency
-        body = await _read_body(receive)
+        body = await read_body(receive)
         headers = _headers(scope)
         with self._lock:
             self.requests += 1
@@ -406,18 +408,6 @@ def _headers(scope: Scope) -> dict[str, str]:
 def _query_value(query: bytes, name: str) -> str | None:
     values = parse_qs(query.decode("latin-1"), keep_blank_values=True).get(name)
     return values[0] if values else None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 async def _respond(send: Send, status: int, body: Any, headers: list[tuple[str, str]]) -> None:

@@ -21,6 +21,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
+from optouts.emulators import read_body
+
 from .._knobs import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCOUNT,
@@ -33,7 +35,7 @@ from .._model import END_USER_FILTER, MAX_RESULTS, OPERATIONS, TARGET_PREFIX, Op
 from .shapes import problems, service_model
 from .sigv4 import MAX_SKEW, Key, Verifier
 from .store import DELETE_COOLDOWN, Store, invalid
-from .wire import Receive, Reply, Scope, Send, model_error, plain_error, read_body, respond
+from .wire import Receive, Reply, Scope, Send, model_error, plain_error, respond
 
 __all__ = ["AwsEmulator"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._model import CONTENT_TYPE
 
-__all__ = ["Reply", "model_error", "plain_error", "read_body", "respond"]
+__all__ = ["Reply", "model_error", "plain_error", "respond"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,18 +45,6 @@ def model_error(status: int, code: str, message: str, **members: Any) -> Reply:
 def plain_error(status: int, code: str, message: str) -> Reply:
     """A common error of AWS's front end (signatures, unknown operations)."""
     return Reply(status, {"__type": code, "message": message}, code)
-
-
-async def read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 async def respond(
