@@ -2,9 +2,10 @@
 
 A person runs command after command, and a vendor that allows a handful of logins a
 minute (RingCentral: five) would make every third quick run wait. So the command line
-marks its click context with ``KEEP_SESSIONS`` (``keep_sessions``); a provider that can
-keep its session across runs (RingCentral's token cache) reads that mark when it is
-built and keeps it, unless its own setting says otherwise. Library clients carry no mark.
+says so for the length of each command (``keep_sessions``); a provider that can keep its
+session across runs (RingCentral's token cache) asks ``optouts.plugin.keeps_sessions()``
+when it is built and keeps it, unless its own setting says otherwise. Library clients
+never hear it.
 
 ``optouts logout PROVIDER`` ends such a session: it calls the provider's public
 ``logout()``, which forgets what is kept at once and leaves the revoke to the client's
@@ -22,11 +23,9 @@ from ._client import Client
 from ._config import core_setting, load_config_file
 from ._errors import ConfigurationError
 from ._plugins import get_provider_class
+from ._sessions import keeping_sessions
 
-__all__ = ["KEEP_SESSIONS", "LogsOut", "keep_sessions", "register"]
-
-KEEP_SESSIONS = "optouts.keep_sessions"
-"""The ``click.Context.meta`` key that tells providers a person is running commands."""
+__all__ = ["LogsOut", "keep_sessions", "register"]
 
 
 @runtime_checkable
@@ -39,8 +38,8 @@ class LogsOut(Protocol):
 
 
 def keep_sessions(ctx: click.Context) -> None:
-    """Let providers keep their sessions across this command line's runs."""
-    ctx.meta[KEEP_SESSIONS] = True
+    """Let providers keep their sessions across runs for the length of this command."""
+    ctx.with_resource(keeping_sessions())
 
 
 @click.command(name="logout")

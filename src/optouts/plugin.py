@@ -13,6 +13,8 @@ change in any release (a test of optouts fails when an in-tree provider does):
   ``RetryPolicy`` the way the client does, for tests of pacing and deadlines.
 - ``settings_for`` resolves a provider's declared settings from a given environment only,
   for tests of the declarations (defaults, ``env_aliases``, secrets).
+- ``keeps_sessions`` says whether the command line is running a command, when a provider
+  that can keep its vendor session across runs (a token cache) should by default.
 - ``clip`` cuts vendor text (an error message, a reason) for an exception or a log line,
   saying how long it was: a vendor's 1 MB error page must not become a 1 MB message.
 
@@ -37,8 +39,17 @@ from ._http import Stats, run_sync
 from ._numbers import WILDCARD, country_of
 from ._provider import Exchange, Provider
 from ._retry import with_retry
+from ._sessions import keeps_sessions
 
-__all__ = ["WILDCARD", "clip", "country_of", "run_exchange", "settings_for", "with_retry"]
+__all__ = [
+    "WILDCARD",
+    "clip",
+    "country_of",
+    "keeps_sessions",
+    "run_exchange",
+    "settings_for",
+    "with_retry",
+]
 
 T = TypeVar("T")
 

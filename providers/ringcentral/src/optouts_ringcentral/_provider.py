@@ -17,8 +17,9 @@ account-wide ``*``: v1's ``from=*`` filter means *any* sender, so the v1 listing
 ``from=*`` once (every sender's opt-outs, S's included) and keeps S's and ``*``'s records.
 
 The session may be kept across processes (``token_cache``): off for library clients unless
-asked for, on by default in the ``optouts`` command line, which marks its click context
-with ``KEEP_SESSIONS``. A kept session is not revoked on close; ``logout()`` revokes it.
+asked for, on by default while the ``optouts`` command line runs a command
+(``optouts.plugin.keeps_sessions``). A kept session is not revoked on close; ``logout()``
+revokes it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 import attrs
-import click
 import httpx
 
 from optouts import (
@@ -60,7 +60,7 @@ from optouts import (
     UnsupportedOperation,
     require_https,
 )
-from optouts.plugin import WILDCARD
+from optouts.plugin import WILDCARD, keeps_sessions
 
 from . import _v1, _v2
 from ._errors import OAUTH_PATH_PREFIX, PROVIDER, error_from_response, json_body
@@ -68,7 +68,7 @@ from ._oauth import DEFAULT_MAX_WAIT, REVOKE_PATH, RingCentralAuth
 from ._ratelimit import AUTH_GROUP, Pacer, announce_wait
 from ._tokencache import TokenCache
 
-__all__ = ["API_CONSENTS", "API_V1", "KEEP_SESSIONS", "CheckPlan", "RingCentralProvider"]
+__all__ = ["API_CONSENTS", "API_V1", "CheckPlan", "RingCentralProvider"]
 
 logger = logging.getLogger("optouts.ringcentral")
 
@@ -81,7 +81,6 @@ _CURSOR_PREFIX = "rc1."
 
 PlanName = Literal["lookup", "list"]
 
-KEEP_SESSIONS = "optouts.keep_sessions"
 """The key the ``optouts`` command line sets in its click context's ``meta``: there, an
 unset ``token_cache`` means on (a person runs command after command); elsewhere, off."""
 _FLAGS = {"true": True, "1": True, "yes": True, "on": True}
@@ -107,12 +106,6 @@ def _parse_flag(value: object) -> bool:
     if flag is None:
         raise ValueError("must be true or false")
     return flag
-
-
-def _command_line() -> bool:
-    """Whether the ``optouts`` command line is running this (it keeps sessions by default)."""
-    context = click.get_current_context(silent=True)
-    return context is not None and bool(context.meta.get(KEEP_SESSIONS))
 
 
 def _reveal(value: str | Secret) -> Secret:
@@ -273,7 +266,7 @@ class RingCentralProvider(Provider):
             server_url=settings["server_url"],
             account_id=settings["account_id"],
             api=settings["api"],
-            token_cache=_command_line() if keep is None else keep,
+            token_cache=keeps_sessions() if keep is None else keep,
         )
 
     def __repr__(self) -> str:
