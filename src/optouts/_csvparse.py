@@ -40,7 +40,14 @@ from operator import attrgetter, floordiv, itemgetter, sub
 from typing import Any, NamedTuple, Protocol, cast
 
 from ._errors import quote_value
-from ._numbers import country_of, normalize, normalize_sender, prefix_facts
+from ._numbers import (
+    BY_NUMBER,
+    countries_of,
+    country_of,
+    normalize,
+    normalize_sender,
+    prefix_facts,
+)
 from .ledger import Change
 from .ledger._base import EPOCH, MICROSECOND, micros_of
 from .ledger._columns import ChangeColumns
@@ -430,9 +437,17 @@ class _Rows:
                 if len(cell) not in allowed or not _E164_DIGITS(cell)
             )
         countries = {head: country for head, (_, country) in known.items()}
-        if len(set(countries.values())) == 1:
+        if len(set(countries.values())) == 1 and BY_NUMBER not in countries.values():
             return (countries[heads[0]],) * len(cells)
-        return list(map(countries.__getitem__, heads))
+        if set(countries.values()) == {BY_NUMBER}:  # +44, +7 …: the whole number decides
+            return countries_of(list(cells))
+        placed = list(map(countries.__getitem__, heads))
+        if BY_NUMBER in countries.values():
+            placed = [
+                country_of(cell) if country == BY_NUMBER else country
+                for cell, country in zip(cells, placed, strict=True)
+            ]
+        return placed
 
     def _learn(self, cell: str) -> None:
         """Learn the facts of ``cell``'s prefix, if it is a number: as the exact path would."""
@@ -532,6 +547,7 @@ class _Rows:
         facts = self._prefixes.get(recipient[:5])
         if facts is None or not _E164_DIGITS(recipient) or len(recipient) not in facts[0]:
             recipient, facts = _recipient(recipient, self._region, self._prefixes)
+        country = facts[1] if facts[1] != BY_NUMBER else country_of(recipient)
         try:
             at: int | None = (_fromisoformat(when) - EPOCH) // MICROSECOND
         except (ValueError, TypeError):
@@ -542,10 +558,10 @@ class _Rows:
         if not source.isascii():
             _check_text(source)
         if at is None:
-            return Change(normal, int(recipient), opted_out, source, stamp, facts[1], False)
+            return Change(normal, int(recipient), opted_out, source, stamp, country, False)
         if at < _EARLIEST:
             raise ValueError(f"updated_at {quote_value(when)} is before the year 1 in UTC")
-        return Change(normal, int(recipient), opted_out, source, at, facts[1], True)
+        return Change(normal, int(recipient), opted_out, source, at, country, True)
 
 
 def _status_column(cells: Sequence[str], aside: set[int]) -> Sequence[bool]:
@@ -626,10 +642,7 @@ def _status(cell: str) -> bool:
 def _recipient(value: str, region: str | None, prefixes: dict[str, Facts]) -> tuple[str, Facts]:
     """The exact path: any format phonenumbers reads; learns the prefix for the fast path."""
     number = normalize(unguarded(value).strip(), region)
-    facts = prefix_facts(number)
-    if facts is None:  # the country depends on more than the prefix: ask each time
-        return number, (frozenset(), country_of(number))
-    prefixes[number[:5]] = facts
+    facts = prefixes[number[:5]] = prefix_facts(number)
     return number, facts
 
 

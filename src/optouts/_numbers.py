@@ -14,15 +14,19 @@ from __future__ import annotations
 import functools
 import operator
 import re
+from collections.abc import Callable
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, ValidationResult
 
 from ._errors import InvalidNumber
+from ._regions import place_all, placer
 
 __all__ = [
+    "BY_NUMBER",
     "WILDCARD",
     "all_e164",
+    "countries_of",
     "country_of",
     "e164_flags",
     "is_e164",
@@ -86,6 +90,7 @@ class _LengthsByPrefix(dict[str, frozenset[int]]):
 
 _LENGTHS = _LengthsByPrefix()
 _PREFIX = operator.itemgetter(slice(0, 4))
+_HEAD = operator.itemgetter(slice(0, 5))
 _SHAPED = re.compile(r"\+[1-9][0-9]*").fullmatch
 """A plus, then ASCII digits (not other scripts' digits) not starting with 0."""
 
@@ -219,32 +224,53 @@ def normalize_sender(value: object, default_region: str | None = None) -> str:
 
 _UNPLACED = "?"
 _country_by_prefix: dict[str, str | None] = {}
+"""The country of every number of a prefix (the first five characters), where it decides."""
+_shared_by_prefix: dict[str, tuple[Callable[[str], str | None], int, str]] = {}
+"""Where it does not (+44, +7 …): the code's placer, its calling code, and its main region."""
+
+BY_NUMBER = "+"
+"""``prefix_facts``'s country where the prefix does not decide it: ask ``country_of``."""
 
 
 def country_of(number: str) -> str | None:
     """ISO 3166 code of an E.164 number's country, or None when the number has none.
 
     Where a calling code serves one region, that region. For the North American plan the
-    area code decides, so answers are cached per "+1" and area code; other shared codes
-    (+44, +7, ...) ask phonenumbers each time. A number phonenumbers cannot place gets its
-    calling code's main region (``+1 555…`` is "US").
+    area code decides, so answers are cached per "+1" and area code; for other shared codes
+    (+44, +7, ...) the whole number does, by phonenumbers' rule (``_regions``). A number
+    phonenumbers cannot place gets its calling code's main region (``+1 555…`` is "US").
     """
     prefix = number[:5]
     cached = _country_by_prefix.get(prefix, _UNPLACED)
     if cached != _UNPLACED:
         return cached
-    code = _calling_code(number[1:]) if number.startswith("+") else None
-    if code is None:
-        return None
-    regions = COUNTRY_CODE_TO_REGION_CODE[int(code)]
-    if len(regions) > 1 and code != "1":
-        return _region_by_phonenumbers(number, regions[0])
-    if len(regions) == 1:
-        country = None if regions[0] == _NON_GEOGRAPHIC else regions[0]
-    else:
-        country = _nanp_region(number)
-    _country_by_prefix[prefix] = country
-    return country
+    shared = _shared_by_prefix.get(prefix)
+    if shared is None:
+        code = _calling_code(number[1:]) if number.startswith("+") else None
+        if code is None:
+            return None
+        regions = COUNTRY_CODE_TO_REGION_CODE[int(code)]
+        if len(regions) == 1 or code == "1":
+            country: str | None = _nanp_region(number) if code == "1" else regions[0]
+            if country == _NON_GEOGRAPHIC:
+                country = None
+            _country_by_prefix[prefix] = country
+            return country
+        shared = _shared_by_prefix[prefix] = (placer(int(code)), int(code), regions[0])
+    place, code_number, main = shared
+    return place(number[len(str(code_number)) + 1 :]) or main
+
+
+def countries_of(numbers: list[str]) -> list[str | None]:
+    """``country_of`` of each of ``numbers`` (E.164 strings): in bulk where all are of
+    prefixes whose whole number decides, of one calling code (a UK file), else one by one."""
+    heads = set(map(_HEAD, numbers))
+    shared = {_shared_by_prefix.get(head) for head in heads}
+    if len(shared) != 1 or None in shared:
+        return list(map(country_of, numbers))
+    _, code, main = shared.pop()  # type: ignore[misc]
+    start = len(str(code)) + 1
+    return place_all(code, list(map(operator.itemgetter(slice(start, None)), numbers)), main)
 
 
 def _nanp_region(number: str) -> str:
@@ -265,13 +291,14 @@ def _region_by_phonenumbers(number: str, fallback: str) -> str:
     return phonenumbers.region_code_for_number(parsed) or fallback
 
 
-def prefix_facts(number: str) -> tuple[frozenset[int], str | None] | None:
+def prefix_facts(number: str) -> tuple[frozenset[int], str | None]:
     """What all E.164 numbers sharing ``number``'s first five characters have in common.
 
     The allowed lengths and the country, for callers that validate millions of numbers
-    against a dictionary of their own; None where the country needs more digits (+44...).
+    against a dictionary of their own; the country is ``BY_NUMBER`` where it needs more
+    digits (+44…): ``country_of`` each number.
     """
     country = country_of(number)
-    if _country_by_prefix.get(number[:5], _UNPLACED) == _UNPLACED:
-        return None
+    if number[:5] in _shared_by_prefix:
+        country = BY_NUMBER
     return _LENGTHS[number[:4]], country
