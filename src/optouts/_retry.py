@@ -157,7 +157,7 @@ def _bounded(
                 return stop.value  # type: ignore[no-any-return]
             reply, error = None, None
             if isinstance(step, Sleep) and policy.too_long(step.seconds, clock() - began):
-                raise _past_deadline(step.seconds, policy, None)
+                raise _past_deadline(step.seconds, policy, None, step.reason)
             try:
                 reply = yield step
             except Exception as thrown:  # a transport error for the job to see
@@ -170,9 +170,17 @@ class _WaitRefused(RateLimited):
     """A wait not worth starting: final for this batch, since retrying meets it again."""
 
 
-def _past_deadline(seconds: float, policy: RetryPolicy, cause: RateLimited | None) -> RateLimited:
+def _past_deadline(
+    seconds: float, policy: RetryPolicy, cause: RateLimited | None, reason: str = ""
+) -> RateLimited:
     limit = "" if policy.deadline is None else f" of {policy.deadline:g}s"
     wait = f"{seconds:.0f}s" if seconds <= LONGEST_WAIT else "more than a day"
+    if cause is None and reason == "pace":  # the client's own pacing: no vendor answer to quote
+        return _WaitRefused(
+            f"keeping under the vendor's rate limit would wait {wait} before sending, past "
+            f"the retry deadline{limit} (lower max_concurrency, or raise the deadline)",
+            status_code=None,
+        )
     if cause is None:
         return _WaitRefused(f"the vendor asked to wait {wait}, past the retry deadline{limit}")
     return _WaitRefused(
