@@ -130,6 +130,9 @@ def _workload(emulator: AwsEmulator, recorder: Recorder) -> None:
         emulator.rejected.add("+14045558888")
         client.check(SENDER, ["+14045558888", numbers[5]])
         client.add(SENDER, ["+14045558888"])
+        emulator.lookup_not_found = True  # unknown numbers answered ResourceNotFoundException
+        client.check(SENDER, [numbers[6], "+14045557777"])
+        emulator.lookup_not_found = False
         provider = client.provider
         assert isinstance(provider, AwsProvider)
         run_exchange(provider.opt_out_lists(), http, provider.auth)
@@ -175,6 +178,16 @@ def test_the_workload_covers_every_operation_and_error(exchanges: list[Exchanged
         "ResourceNotFoundException",
         "ConflictException",
     } <= codes
+    not_found = [
+        e.response.json().get("ResourceType")
+        for e in exchanges
+        if _operation(e) == "DescribeOptedOutNumbers" and e.response.status_code == 400
+    ]
+    assert "opted-out-number" in not_found
+    creates = [
+        json.loads(e.request.content) for e in exchanges if _operation(e) == "CreateOptOutList"
+    ]
+    assert all(body.get("ClientToken") for body in creates)
 
 
 def test_every_request_fits_the_model(model: Any, exchanges: list[Exchanged]) -> None:

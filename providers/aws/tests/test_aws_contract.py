@@ -3,7 +3,9 @@
 The sync client goes over loopback HTTP, the async one through httpx's ASGI transport.
 The contract's two senders use lists of their own (``Marketing``, ``Alerts``): an opt-out
 belongs to one sender only when that sender's list holds it, which is what the contract's
-"opt-outs belong to one sender" asks.
+"opt-outs belong to one sender" asks. The contract runs again against an emulator that
+answers a lookup naming an unknown number with ResourceNotFoundException instead of
+leaving the number out (``lookup_not_found``): AWS's reference allows either reading.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ class TestAwsAgainstEmulator(ProviderContract):
         yield async_client_for()
 
     keeps_opt_ins = False  # a removed number leaves its list: AWS keeps no opt-ins
+    lookups_of_two_unknown = 1
+
+    def test_unknown_numbers_read_not_opted_out(self, client: AnyClient) -> None:
+        result = client.check(self.sender, fresh_numbers(2))
+        assert [(r.ok, r.opted_out) for r in result] == [(True, False), (True, False)]
+        assert result.requests == self.lookups_of_two_unknown
 
     def test_each_sender_lists_only_its_own_list(self, client: AnyClient) -> None:
         numbers = fresh_numbers(2)
@@ -45,3 +53,14 @@ class TestAwsAgainstEmulator(ProviderContract):
         assert (numbers[0] in theirs, numbers[1] in theirs) == (False, True)
         assert all(r.sender == self.sender for r in client.list(self.sender, status="all"))
         assert all(r.sender == self.other_sender for r in client.list(self.other_sender))
+
+
+class TestAwsAgainstEmulatorAnsweringNotFound(TestAwsAgainstEmulator):
+    lookups_of_two_unknown = 3  # the lookup, answered not found; then each number alone
+
+    @pytest.fixture
+    def emulator(self) -> AwsEmulator:
+        made = AwsEmulator(seed=0, lookup_not_found=True)
+        made.create_list("Marketing")
+        made.create_list("Alerts")
+        return made

@@ -17,8 +17,9 @@ from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
 from optouts.testing import BlockingASGITransport
-from optouts_aws import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, AwsEmulator
+from optouts_aws import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, AwsEmulator, ErrorForms
 from optouts_aws._emulator import service_model
+from optouts_aws._emulator.wire import NAMESPACE as NS
 
 URL = "http://127.0.0.1:9/"
 KEY = Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)
@@ -292,6 +293,30 @@ def test_missing_lists_and_numbers_say_which(account: AwsEmulator) -> None:
     assert (code, body["ResourceType"]) == ("ResourceNotFoundException", "opted-out-number")
 
 
+def test_a_lookup_may_answer_not_found_for_an_unknown_number() -> None:
+    account = AwsEmulator(lookup_not_found=True)
+    account.opt_out("Default", "+12025550111")
+    asked = {"OptOutListName": "Default", "OptedOutNumbers": ["+12025550111", "12025550112"]}
+    status, code, body = error_of(call(account, "DescribeOptedOutNumbers", asked))
+    assert (status, code, body["ResourceType"], body["ResourceId"]) == (
+        400,
+        "ResourceNotFoundException",
+        "opted-out-number",
+        "+12025550112",
+    )
+    known = {"OptOutListName": "Default", "OptedOutNumbers": ["+12025550111"]}
+    answer = call(account, "DescribeOptedOutNumbers", known).json()
+    assert [item["OptedOutNumber"] for item in answer["OptedOutNumbers"]] == ["+12025550111"]
+    # A missing list is said first; a listing (no numbers named) is not a lookup.
+    status, code, body = error_of(
+        call(account, "DescribeOptedOutNumbers", {**asked, "OptOutListName": "Nowhere"})
+    )
+    assert body["ResourceType"] == "opt-out-list"
+    listing = call(account, "DescribeOptedOutNumbers", {"OptOutListName": "Default"}).json()
+    assert len(listing["OptedOutNumbers"]) == 1
+    assert AwsEmulator().lookup_not_found is False  # off unless asked for
+
+
 def test_an_arn_names_a_list(account: AwsEmulator) -> None:
     arn = "arn:aws:sms-voice:us-east-1:123456789012:opt-out-list/Default"
     assert (
@@ -360,6 +385,51 @@ def test_creating_and_describing_lists(account: AwsEmulator) -> None:
         # Models since botocore 1.3x: lists shared from other accounts (none here)
         shared = call(account, "DescribeOptOutLists", {"Owner": "SHARED"}).json()
         assert shared == {"OptOutLists": []}
+
+
+def test_a_create_sent_again_with_its_token_is_the_same_create(account: AwsEmulator) -> None:
+    """A ClientToken makes CreateOptOutList idempotent: the same token and name are
+    answered as the first create was; without it, or with another, the name is taken."""
+    body = {"OptOutListName": "Promotions", "ClientToken": "token-1"}
+    first = call(account, "CreateOptOutList", body)
+    again = call(account, "CreateOptOutList", body)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    for other in ({"ClientToken": "token-2"}, {}):
+        _status, code, _ = error_of(
+            call(account, "CreateOptOutList", {"OptOutListName": "Promotions", **other})
+        )
+        assert code == "ConflictException"
+
+
+# --- error names in every form -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("forms", "header", "type_"),
+    [
+        (
+            ErrorForms(),
+            "ThrottlingException:http://internal.amazon.com/",
+            f"{NS}#ThrottlingException",
+        ),
+        (ErrorForms(header="{code}"), "ThrottlingException", f"{NS}#ThrottlingException"),
+        (ErrorForms(header=None, body="{code}:http://x/"), None, "ThrottlingException:http://x/"),
+        (
+            ErrorForms(header="{namespace}#{code}", body="{namespace}#{code}:http://x/"),
+            f"{NS}#ThrottlingException",
+            f"{NS}#ThrottlingException:http://x/",
+        ),
+    ],
+)
+def test_error_names_in_the_form_asked(forms: ErrorForms, header: str | None, type_: str) -> None:
+    account = AwsEmulator(error_forms=forms)
+    account.inject("throttle")
+    answer = call(account, "DescribeOptOutLists", {})
+    assert answer.status_code == 400
+    assert answer.headers.get("x-amzn-errortype") == header
+    assert answer.json()["__type"] == type_
+    assert answer.json()["Message"] == "Rate exceeded."
 
 
 # --- throttles and faults ------------------------------------------------------------------------

@@ -26,7 +26,8 @@ def _watched(self, service_name, *args, **kwargs):
     return _load(self, service_name, *args, **kwargs)
 botocore.loaders.Loader.load_service_model = _watched
 """
-"""Records every service model botocore loads (a client needs none: its facts are pinned)."""
+"""Records every service model botocore loads (a client's facts are pinned; only finding
+its endpoint as botocore does loads the service's model and endpoint rules)."""
 LOADED = """
 import json, sys
 print(json.dumps(sorted(
@@ -65,7 +66,7 @@ def test_a_client_loads_no_emulator() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == []
+    assert json.loads(done.stdout) == ["pinpoint-sms-voice-v2"] * 2  # service-2, endpoint rules
 
 
 def test_the_emulate_command_describes_itself() -> None:
@@ -78,6 +79,7 @@ def test_the_emulate_command_describes_itself() -> None:
         "--throttle-rate",
         "--fault-rate",
         "--region",
+        "--lookup-not-found",
     ):
         assert option in done.stdout
     assert "> aws.env" in done.stdout

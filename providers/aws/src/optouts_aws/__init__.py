@@ -24,7 +24,7 @@ from ._pacer import Pacer
 from ._provider import AwsProvider
 
 if _typing.TYPE_CHECKING:
-    from ._emulator import AwsEmulator
+    from ._emulator import AwsEmulator, ErrorForms
 
 __all__ = [
     "DEFAULT_ACCESS_KEY_ID",
@@ -36,6 +36,7 @@ __all__ = [
     "PUBLISHED_RATES",
     "AwsEmulator",
     "AwsProvider",
+    "ErrorForms",
     "Fault",
     "ListMap",
     "Pacer",
@@ -43,7 +44,7 @@ __all__ = [
     "load_credentials",
 ]
 
-_FROM_EMULATOR = ("AwsEmulator",)
+_FROM_EMULATOR = ("AwsEmulator", "ErrorForms")
 
 
 def __getattr__(name: str) -> object:

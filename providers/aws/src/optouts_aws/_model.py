@@ -2,9 +2,9 @@
 
 The source is botocore's own model of ``pinpoint-sms-voice-v2`` (API version 2022-03-31),
 which is what AWS's SDKs are generated from. The values are pinned here rather than read
-at run time, so a client never pays for loading a 300 KB model to learn five numbers;
-``tests/test_aws_conformance.py`` holds every constant here equal to the model of the
-installed botocore, so a model that changes fails the tests instead of drifting.
+at run time, so that what the provider sends does not change under it with a botocore
+upgrade; ``tests/test_aws_conformance.py`` holds every constant here equal to the model of
+the installed botocore, so a model that changes fails the tests instead of drifting.
 
 The request rates are not in the model: they are AWS's published default quotas (the
 "Quotas for AWS End User Messaging SMS" page), per operation and per Region.

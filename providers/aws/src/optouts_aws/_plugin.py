@@ -89,6 +89,13 @@ def _quotas(_: click.Context, __: click.Parameter, value: str) -> dict[Operation
 )
 @click.option("--seed", type=int, default=None, help="Make random faults repeat run after run.")
 @click.option(
+    "--lookup-not-found",
+    is_flag=True,
+    default=False,
+    help="Answer a lookup naming a number the list does not hold with "
+    "ResourceNotFoundException (opted-out-number) instead of leaving the number out.",
+)
+@click.option(
     "--create-list",
     "create_lists",
     multiple=True,
@@ -121,6 +128,7 @@ def emulate_aws(
     fault_rate: float,
     faults: str,
     seed: int | None,
+    lookup_not_found: bool,
     create_lists: tuple[str, ...],
     opted_out: TextIO | None,
     access_key_id: str,
@@ -145,6 +153,7 @@ def emulate_aws(
         fault_rate=fault_rate,
         faults=cast("list[Fault]", chosen),
         seed=seed,
+        lookup_not_found=lookup_not_found,
     )
 
     for name in create_lists:

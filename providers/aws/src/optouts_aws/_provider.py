@@ -11,13 +11,21 @@ from the pacer, which keeps each operation under its per-second quota.
 A check is authoritative for the numbers AWS leaves out of a lookup's answer: the API
 reference says a lookup's output covers the specified numbers only, so an asked number
 missing from a complete answer (every page read) is not in the list; a number that is not
-valid fails the whole request instead. A number AWS could not look up at all (the request
-failed) is never reported as not opted out.
+valid fails the whole request instead. AWS may also answer a number it does not hold with
+``ResourceNotFoundException`` (``ResourceType`` ``opted-out-number``): the batch is then
+looked up a number at a time, and that answer about the one number asked reads as not in
+the list. A number AWS could not look up at all (the request failed, or its answer was
+not one: no ``OptedOutNumbers``, or a record of a number not asked) is never reported as
+not opted out.
+
+A write batch that fails part way in a way the client retries keeps what it finished
+(``_resume``): the retry sends only the requests that had not succeeded.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -35,7 +43,6 @@ from optouts import (
     Results,
     Setting,
     Settings,
-    Sleep,
     Status,
     StatusFilter,
 )
@@ -48,6 +55,8 @@ from ._listing import Position, to_opt_outs
 from ._lists import ListMap
 from ._model import DEFAULT_LIST, MAX_LOOKUP, MAX_RESULTS, Operation
 from ._pacer import Pacer
+from ._paging import LOOKUP_PAGES, Trail
+from ._resume import Done, Unfinished
 from ._settings import (
     Rates,
     parse_endpoint_url,
@@ -56,7 +65,15 @@ from ._settings import (
     parse_region,
     parse_sender_lists,
 )
-from ._wire import AwsError, build_request, read_body, read_error, read_records
+from ._wire import (
+    AwsError,
+    build_request,
+    protocol_error,
+    read_body,
+    read_error,
+    read_records,
+    same_number,
+)
 
 __all__ = ["AwsProvider"]
 
@@ -67,6 +84,9 @@ _ADDED = Outcome(True, True, status_code=200)
 _REMOVED = Outcome(True, False, status_code=200)
 _IN_LIST = Outcome(True, True, status_code=200)
 _NOT_IN_LIST = Outcome(True, False, status_code=200)
+_EMPTY_PAGES = 10
+"""AWS pages without a record one ``list_page`` reads before it hands back an empty page
+(with its cursor), so one call does bounded work whatever AWS answers."""
 _MISSING_REGION = (
     "missing setting 'region' for provider 'aws' (the AWS Region of the opt-out lists, "
     "such as us-east-1): pass region=..., set OPTOUTS_AWS_REGION, AWS_REGION or "
@@ -101,8 +121,8 @@ class AwsProvider(Provider):
         ),
         Setting(
             "endpoint_url",
-            "the service endpoint (default: https://sms-voice.<region>.amazonaws.com; "
-            "an emulator's http://127.0.0.1:PORT)",
+            "the service endpoint (default: botocore's, as the AWS CLI finds it, FIPS and "
+            "dual-stack included; an emulator's http://127.0.0.1:PORT)",
             parse=parse_endpoint_url,
             env_aliases=("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", "AWS_ENDPOINT_URL"),
         ),
@@ -161,6 +181,7 @@ class AwsProvider(Provider):
         self.pacer = Pacer(parsed) if clock is None else Pacer(parsed, clock)
         self._auth = SigV4(credentials, self.region)
         self._url = httpx.URL(self.endpoint_url + "/")
+        self._unfinished = Unfinished()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AwsProvider:
@@ -201,9 +222,7 @@ class AwsProvider(Provider):
 
     def _send(self, operation: Operation, body: Mapping[str, Any]) -> Exchange[httpx.Response]:
         """Wait for the operation's slot, then send one request and hand back the answer."""
-        delay = self.pacer.reserve(operation)
-        if delay > 0:
-            yield Sleep(delay, "pace")
+        yield from self.pacer.wait(operation)
         response = yield build_request(self._url, operation, body)
         if response is None:  # pragma: no cover - the runners always answer a request
             raise RuntimeError("no response to an AWS request")
@@ -223,18 +242,33 @@ class AwsProvider(Provider):
     def _write(
         self, operation: Operation, sender: str, recipients: Sequence[str]
     ) -> Exchange[Results]:
+        """One request per number and list; a retry of this batch sends only what failed.
+
+        The outcome of every finished request is kept in ``done``; when a request fails
+        in a way the client retries, ``done`` is left for that retry (``_resume``), so a
+        throttle on the tenth request of ten costs one request more, not ten.
+        """
         lists = self.lists.lists_to_write(sender)
-        done = _ADDED if operation == "PutOptedOutNumber" else _REMOVED
+        success = _ADDED if operation == "PutOptedOutNumber" else _REMOVED
+        done: Done = self._unfinished.take(operation, sender, recipients)
         results: dict[str, Outcome] = {}
-        for number in recipients:
-            outcome = done
-            for list_name in lists:
-                answer = yield from self._write_one(operation, list_name, number)
-                if not answer.ok:
-                    where = f" (list {list_name})" if len(lists) > 1 else ""
-                    outcome = Outcome.failure(f"{answer.error}{where}", answer.status_code)
-                    break
-            results[number] = outcome
+        try:
+            for number in recipients:
+                outcome = success
+                for list_name in lists:
+                    answer = done.get((number, list_name))
+                    if answer is None:
+                        answer = yield from self._write_one(operation, list_name, number)
+                        done[number, list_name] = answer
+                    if not answer.ok:
+                        where = f" (list {list_name})" if len(lists) > 1 else ""
+                        outcome = Outcome.failure(f"{answer.error}{where}", answer.status_code)
+                        break
+                results[number] = outcome
+        except Exception as error:
+            if done and _retried(error):
+                self._unfinished.keep(operation, sender, recipients, done)
+            raise
         return results
 
     def _write_one(self, operation: Operation, list_name: str, number: str) -> Exchange[Outcome]:
@@ -267,41 +301,61 @@ class AwsProvider(Provider):
     def _lookup(self, list_name: str, numbers: list[str]) -> Exchange[Results]:
         """Look ``numbers`` (at most MAX_LOOKUP) up in ``list_name``, every page of the answer.
 
-        A ValidationException that is not about the list concerns the numbers: each is then
-        looked up alone, so one refused number fails alone and the others are answered.
+        An error that is not about the list but about the numbers (a ValidationException,
+        or a ResourceNotFoundException of an opted-out number) makes each number be looked
+        up alone: a refused number then fails alone, and AWS's "not found" for the one
+        number asked is its word that the number is not in the list.
         """
         asked = set(numbers)
         present: set[str] = set()
         token: str | None = None
-        seen: set[str] = set()
+        trail = Trail(
+            f"a lookup of {len(numbers)} number(s) in list {list_name!r}", most=LOOKUP_PAGES
+        )
         while True:
             body: dict[str, Any] = {"OptOutListName": list_name, "OptedOutNumbers": numbers}
             if token is not None:
                 body["NextToken"] = token
             response = yield from self._send("DescribeOptedOutNumbers", body)
             if not response.is_success:
-                error = read_error(response)
-                refused_numbers = error.code == "ValidationException" and not (
-                    error.names_field("OptOutListName") or error.reason == "INVALID_ARN"
-                )
-                if not refused_numbers:
-                    raise self._fail(error, "DescribeOptedOutNumbers", list_name)
-                if len(numbers) == 1:
-                    return {numbers[0]: Outcome.failure(error.describe(), error.status)}
-                answers: dict[str, Outcome] = {}
-                for number in numbers:
-                    answers.update((yield from self._lookup(list_name, [number])))
-                return answers
+                return (yield from self._lookup_refused(list_name, numbers, read_error(response)))
             records, token = read_records(response)
-            present.update(record.number for record in records if record.number in asked)
+            strays = sum(1 for record in records if record.number not in asked)
+            if strays:
+                raise protocol_error(
+                    f"AWS answered a lookup of {len(numbers)} number(s) in list "
+                    f"{list_name!r} with {strays} record(s) of numbers it was not asked "
+                    "about: an answer that ignored the lookup vouches for none of them",
+                    response,
+                )
+            present.update(record.number for record in records)
             if token is None:
                 break
-            if token in seen:
-                raise ProviderError(
-                    "AWS returned a NextToken it had already returned", provider=PROVIDER
-                )
-            seen.add(token)
+            trail.follow(token, response)
         return {number: _IN_LIST if number in present else _NOT_IN_LIST for number in numbers}
+
+    def _lookup_refused(
+        self, list_name: str, numbers: list[str], error: AwsError
+    ) -> Exchange[Results]:
+        """What a lookup AWS answered with an error says, number by number if need be."""
+        about_list = error.names_field("OptOutListName") or error.reason == "INVALID_ARN"
+        refused = error.code == "ValidationException" and not about_list
+        not_found = (
+            error.code == "ResourceNotFoundException" and error.resource_type == "opted-out-number"
+        )
+        if not (refused or not_found):
+            raise self._fail(error, "DescribeOptedOutNumbers", list_name)
+        if len(numbers) > 1:
+            answers: dict[str, Outcome] = {}
+            for number in numbers:
+                answers.update((yield from self._lookup(list_name, [number])))
+            return answers
+        (number,) = numbers
+        if not_found and same_number(error.resource_id, number):
+            # AWS's word that the number is not in the list, read as a Delete's is (status
+            # 200, as for a number left out: the answer is a success for this recipient).
+            return {number: _NOT_IN_LIST}
+        return {number: Outcome.failure(error.describe(), error.status)}
 
     # --- list -------------------------------------------------------------------------------
 
@@ -313,6 +367,10 @@ class AwsProvider(Provider):
         position = Position.decode(cursor, plan)
         if status is Status.OPTED_IN:
             return Page((), None)
+        trail = Trail(f"one page of a listing of {len(plan)} list(s)")
+        if position.token is not None:
+            trail.start(f"{position.index}:{position.token}")
+        empty = 0
         while True:
             list_name, senders = plan[position.index]
             size = position.size or min(MAX_RESULTS, max(1, page_size // len(senders)))
@@ -341,6 +399,11 @@ class AwsProvider(Provider):
                 following = None
             if items or following is None:
                 return Page(items, None if following is None else following.encode(plan))
+            if following.token is not None:
+                trail.follow(f"{following.index}:{following.token}", response)
+            empty += 1
+            if empty >= _EMPTY_PAGES:
+                return Page((), following.encode(plan))  # enough for one call: go on from here
             position = following  # an empty list, or an empty page: read on
 
     # --- lists themselves -----------------------------------------------------------------
@@ -349,6 +412,7 @@ class AwsProvider(Provider):
         """Every opt-out list of the account in this Region (DescribeOptOutLists, all pages)."""
         found: list[dict[str, Any]] = []
         token: str | None = None
+        trail = Trail("the opt-out lists of the account")
         while True:
             body: dict[str, Any] = {"MaxResults": MAX_RESULTS}
             if token is not None:
@@ -357,18 +421,47 @@ class AwsProvider(Provider):
             if not response.is_success:
                 raise self._fail(read_error(response), "DescribeOptOutLists", None)
             answer = read_body(response)
-            items = answer.get("OptOutLists", [])
+            items = answer.get("OptOutLists")
+            if not isinstance(items, list):
+                raise protocol_error(
+                    "AWS answered DescribeOptOutLists without a list of OptOutLists", response
+                )
             found.extend(item for item in items if isinstance(item, dict))
             token = answer.get("NextToken") or None
             if token is None:
                 return found
+            if not isinstance(token, str):
+                raise protocol_error(
+                    "AWS answered DescribeOptOutLists with a NextToken that is not a string",
+                    response,
+                )
+            trail.follow(token, response)
 
-    def create_opt_out_list(self, list_name: str) -> Exchange[dict[str, Any]]:
-        """Create an opt-out list (CreateOptOutList); AWS refuses a name already taken."""
-        response = yield from self._send("CreateOptOutList", {"OptOutListName": list_name})
+    def create_opt_out_list(
+        self, list_name: str, *, client_token: str | None = None
+    ) -> Exchange[dict[str, Any]]:
+        """Create an opt-out list (CreateOptOutList); AWS refuses a name already taken.
+
+        ``ClientToken`` (the model's idempotency token) makes a create that is sent again
+        after a lost answer the same create, answered as the first was, not a
+        ConflictException. One create is one token: a caller that retries passes the same
+        ``client_token`` to each try (``token = str(uuid.uuid4())``); without one, each
+        call is a create of its own. A ConflictException stays an error: its reasons
+        (``RESOURCE_ALREADY_EXISTS`` among some forty) say a list of that name exists,
+        not that this create made it.
+        """
+        body = {"OptOutListName": list_name, "ClientToken": client_token or str(uuid.uuid4())}
+        response = yield from self._send("CreateOptOutList", body)
         if not response.is_success:
             raise self._fail(read_error(response), "CreateOptOutList", None)
         return read_body(response)
+
+
+def _retried(error: Exception) -> bool:
+    """Whether the client's policy sends a batch that failed with ``error`` again."""
+    if isinstance(error, httpx.TransportError):
+        return True
+    return isinstance(error, ProviderError) and error.retryable
 
 
 def _checked(name: str, parse: Callable[[Any], Any], value: Any) -> Any:

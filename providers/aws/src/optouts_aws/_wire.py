@@ -2,9 +2,11 @@
 
 Every operation is ``POST /`` with ``X-Amz-Target: PinpointSMSVoiceV2.<Operation>`` and a
 JSON body. An error answer names its type in the ``x-amzn-ErrorType`` header and in the
-body's ``__type`` (either may carry a namespace: ``…#ThrottlingException``,
-``ThrottlingException:http://…``); its fields are the model's exception members
-(``Message`` or ``message``, ``Reason``, ``Fields``, ``ResourceType``, ``ResourceId``).
+body's ``__type``, each in any of the protocol's forms (``Code``, ``Code:http://…``,
+``ns#Code``, ``ns#Code:http://…``), read as botocore's ``JSONParser`` reads ``__type``;
+its fields are the model's exception members (``Message`` or ``message``, ``Reason``,
+``Fields``, ``ResourceType``, ``ResourceId``). Every text kept from an answer is redacted
+first (``_redact``): AWS's signature errors may quote the request's credentials back.
 Nothing here decides what an error means for a call; the provider does.
 """
 
@@ -24,8 +26,19 @@ from optouts import ProviderError
 from optouts.plugin import clip
 
 from ._model import CONTENT_TYPE, PHONE_NUMBER, Operation, target
+from ._redact import redact
 
-__all__ = ["AwsError", "Record", "build_request", "read_body", "read_error", "read_records"]
+__all__ = [
+    "AwsError",
+    "Record",
+    "build_request",
+    "error_code",
+    "protocol_error",
+    "read_body",
+    "read_error",
+    "read_records",
+    "same_number",
+]
 
 PROVIDER = "aws"
 USER_AGENT = "optouts-aws"
@@ -49,13 +62,28 @@ def build_request(url: httpx.URL, operation: Operation, body: Mapping[str, Any])
 
 
 def _excerpt(text: str) -> str:
-    flat = re.sub(r"\s+", " ", text).strip()
+    flat = redact(re.sub(r"\s+", " ", text).strip())
     return flat if len(flat) <= _EXCERPT else flat[: _EXCERPT - 1] + "…"
 
 
 def request_id(response: httpx.Response) -> str | None:
     value = response.headers.get("x-amzn-requestid") or response.headers.get("x-amz-request-id")
     return clip(value, _CODE) if value else None
+
+
+def protocol_error(message: str, response: httpx.Response) -> ProviderError:
+    """An answer that breaks the protocol (unreadable, or not what was asked for).
+
+    Not retryable, as the core's own check of a repeated page cursor is not: AWS gave
+    this answer with a success status, and sending the request again buys the same one.
+    """
+    return ProviderError(
+        message,
+        provider=PROVIDER,
+        status_code=response.status_code,
+        request_id=request_id(response),
+        retryable=False,
+    )
 
 
 def read_body(response: httpx.Response) -> dict[str, Any]:
@@ -65,12 +93,10 @@ def read_body(response: httpx.Response) -> dict[str, Any]:
     except (ValueError, RecursionError):
         body = None
     if not isinstance(body, dict):
-        raise ProviderError(
+        raise protocol_error(
             f"AWS answered HTTP {response.status_code} with a body that is not a JSON object: "
             f"{_excerpt(response.text)!r}",
-            provider=PROVIDER,
-            status_code=response.status_code,
-            request_id=request_id(response),
+            response,
         )
     return body
 
@@ -102,17 +128,26 @@ class AwsError:
 
 
 def _text(value: Any, limit: int = _REASON) -> str | None:
-    return clip(value, limit) if isinstance(value, str) and value else None
+    """A text member, redacted and then cut (a cut first could halve a secret)."""
+    return clip(redact(value), limit) if isinstance(value, str) and value else None
+
+
+def error_code(value: str) -> str:
+    """An error type in any JSON 1.0 form as its bare name, as botocore's ``JSONParser``
+    reads ``__type``: cut at the first ``:``, then keep what follows the last ``#``
+    (``ns#ThrottlingException:http://…`` is ``ThrottlingException``)."""
+    return value.split(":", 1)[0].rsplit("#", 1)[-1].strip()
 
 
 def _error_code(response: httpx.Response, body: Mapping[str, Any]) -> str | None:
-    header = response.headers.get("x-amzn-errortype")
-    if header:
-        return header.split(":", 1)[0].strip() or None
-    for key in ("__type", "code", "Code"):
-        value = body.get(key)
+    """The header first, then the body's members; each source read the same way."""
+    sources = [response.headers.get("x-amzn-errortype")]
+    sources.extend(body.get(key) for key in ("__type", "code", "Code"))
+    for value in sources:
         if isinstance(value, str) and value:
-            return value.rsplit("#", 1)[-1]
+            code = error_code(value)
+            if code:
+                return redact(code)
     return None
 
 
@@ -180,28 +215,33 @@ def _timestamp(value: Any) -> datetime | None:
     return None
 
 
+def same_number(given: str | None, number: str) -> bool:
+    """Whether AWS's ``given`` (``+`` or not, as its pattern allows) is E.164 ``number``."""
+    return given is not None and _number(given) == number
+
+
 def read_records(response: httpx.Response) -> tuple[list[Record], str | None]:
-    """The records of a DescribeOptedOutNumbers answer and its ``NextToken`` (None: last)."""
+    """The records of a DescribeOptedOutNumbers answer and its ``NextToken`` (None: last).
+
+    ``OptedOutNumbers`` must be there, a list: an answer without it says nothing about
+    the numbers, and reading it as empty would report each asked number not opted out.
+    """
     body = read_body(response)
-    items = body.get("OptedOutNumbers", [])
+    items = body.get("OptedOutNumbers")
     token = body.get("NextToken")
     if not isinstance(items, list) or (token is not None and not isinstance(token, str)):
-        raise ProviderError(
+        raise protocol_error(
             "AWS answered DescribeOptedOutNumbers without a list of OptedOutNumbers: "
             f"{_excerpt(response.text)!r}",
-            provider=PROVIDER,
-            status_code=response.status_code,
-            request_id=request_id(response),
+            response,
         )
     records = []
     for item in items:
         number = _number(item.get("OptedOutNumber")) if isinstance(item, dict) else None
         if number is None:
-            raise ProviderError(
+            raise protocol_error(
                 f"AWS listed an opted-out number that is not one: {_excerpt(repr(item))}",
-                provider=PROVIDER,
-                status_code=response.status_code,
-                request_id=request_id(response),
+                response,
             )
         assert isinstance(item, dict)
         flag = item.get("EndUserOptedOut")

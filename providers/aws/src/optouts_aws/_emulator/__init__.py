@@ -33,5 +33,14 @@ from .app import AwsEmulator
 from .shapes import problems, service_model
 from .sigv4 import MAX_SKEW, Verifier
 from .store import DELETE_COOLDOWN
+from .wire import ErrorForms
 
-__all__ = ["DELETE_COOLDOWN", "MAX_SKEW", "AwsEmulator", "Verifier", "problems", "service_model"]
+__all__ = [
+    "DELETE_COOLDOWN",
+    "MAX_SKEW",
+    "AwsEmulator",
+    "ErrorForms",
+    "Verifier",
+    "problems",
+    "service_model",
+]

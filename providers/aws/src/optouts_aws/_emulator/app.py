@@ -35,7 +35,7 @@ from .._model import END_USER_FILTER, MAX_RESULTS, OPERATIONS, TARGET_PREFIX, Op
 from .shapes import problems, service_model
 from .sigv4 import MAX_SKEW, Key, Verifier
 from .store import DELETE_COOLDOWN, Store, invalid
-from .wire import Receive, Reply, Scope, Send, model_error, plain_error, respond
+from .wire import ErrorForms, Receive, Reply, Scope, Send, model_error, plain_error, respond
 
 __all__ = ["AwsEmulator"]
 
@@ -74,6 +74,12 @@ class AwsEmulator:
     random share of requests and ``fault_rate`` fails a share with ``faults``;
     ``rejected`` numbers are refused as invalid (ValidationException) wherever they
     appear; ``lookup_page_size`` makes lookups answer in pages of that many records.
+
+    ``lookup_not_found`` answers a lookup that names a number the list does not hold
+    with ``ResourceNotFoundException`` (``ResourceType`` ``opted-out-number``,
+    ``ResourceId`` the first such number asked, in E.164) instead of leaving it out: the
+    reference only says an invalid number fails a lookup, so a client must read both.
+    ``error_forms`` spells error names in another of the protocol's forms.
     """
 
     def __init__(
@@ -92,6 +98,8 @@ class AwsEmulator:
         quotas: Mapping[Operation, float | None] | None = None,
         rejected: Collection[str] = (),
         lookup_page_size: int | None = None,
+        lookup_not_found: bool = False,
+        error_forms: ErrorForms | None = None,
         default_page_size: int = MAX_RESULTS,
         delete_cooldown: float = DELETE_COOLDOWN,
         max_skew: float = MAX_SKEW,
@@ -116,6 +124,9 @@ class AwsEmulator:
         self.rejected = {_number(n) for n in rejected}
         """Numbers refused as invalid wherever they appear (a test's per-number failure)."""
         self.lookup_page_size = lookup_page_size
+        self.lookup_not_found = lookup_not_found
+        """Unknown numbers in a lookup: ResourceNotFoundException rather than left out."""
+        self.error_forms = error_forms or ErrorForms()
         self.default_page_size = default_page_size
         self._monotonic = monotonic
         self._buckets = {
@@ -181,10 +192,17 @@ class AwsEmulator:
             status, answer, error_type = 200, self._handle(scope, body), None
         except Reply as reply:
             status, answer, error_type = reply.status, reply.body, reply.error_type
+        forms = self.error_forms
         remaining = due - loop.time()
         if remaining > 0:
             await asyncio.sleep(remaining)
-        await respond(send, status, answer, request_id, error_type)
+        await respond(
+            send,
+            status,
+            forms.apply(answer, error_type),
+            request_id,
+            forms.header_value(error_type),
+        )
 
     def _handle(self, scope: Scope, body: bytes) -> dict[str, Any]:
         headers = _headers(scope)
@@ -291,6 +309,7 @@ class AwsEmulator:
             end_user,
             params.get("NextToken"),
             limit,
+            not_found=self.lookup_not_found,
         )
         answer: dict[str, Any] = {
             "OptOutListArn": info["OptOutListArn"],
@@ -315,7 +334,7 @@ class AwsEmulator:
         return answer
 
     def _create_list(self, params: dict[str, Any]) -> dict[str, Any]:
-        info = self.store.create(params["OptOutListName"])
+        info = self.store.create(params["OptOutListName"], params.get("ClientToken"))
         return {**info, "Tags": params.get("Tags", [])}
 
 

@@ -4,7 +4,9 @@ Each list keeps its numbers in sorted order, so a page token is a key (the last 
 handed out) bound to the query that made it: paging over a list that changes between
 pages loses and repeats nothing that stayed, and a token used with another query, list
 or filter is refused (``INVALID_NEXT_TOKEN``), as AWS refuses a foreign one.
-AWS's rule that a number may be deleted from a list once in 30 days is kept too.
+AWS's rule that a number may be deleted from a list once in 30 days is kept too, and a
+create sent again with its ``ClientToken`` (the model's idempotency token) is answered as
+the first was, as AWS answers a retried idempotent request.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class OptOutList:
         }
 
 
-def not_found(kind: str, resource: str, message: str) -> Reply:
+def not_found_error(kind: str, resource: str, message: str) -> Reply:
     return model_error(
         400, "ResourceNotFoundException", message, ResourceType=kind, ResourceId=resource
     )
@@ -93,6 +95,8 @@ class Store:
         self._clock = clock
         self._lock = threading.Lock()
         self._lists: dict[str, OptOutList] = {}
+        self._created: dict[str, tuple[str, dict[str, Any]]] = {}
+        """ClientToken → the name it created and the answer given."""
         self._create(DEFAULT_LIST)
 
     def arn(self, name: str) -> str:
@@ -110,15 +114,18 @@ class Store:
             name = name_or_arn[len(prefix) :] if name_or_arn.startswith(prefix) else ""
         found = self._lists.get(name)
         if found is None:
-            raise not_found(
+            raise not_found_error(
                 "opt-out-list", name_or_arn, f"The opt-out list {name_or_arn} does not exist."
             )
         return found
 
     # --- lists ---------------------------------------------------------------------------
 
-    def create(self, name: str) -> dict[str, Any]:
+    def create(self, name: str, client_token: str | None = None) -> dict[str, Any]:
         with self._lock:
+            earlier = self._created.get(client_token) if client_token else None
+            if earlier is not None and earlier[0] == name:
+                return earlier[1]  # the same create, sent again: the same answer
             if name in self._lists:
                 raise model_error(
                     400,
@@ -135,7 +142,10 @@ class Store:
                     f"The account has {self.max_lists} opt-out lists, its quota.",
                     Reason="OPT_OUT_LISTS_PER_ACCOUNT",
                 )
-            return self._create(name).info()
+            info = self._create(name).info()
+            if client_token:
+                self._created[client_token] = (name, info)
+            return info
 
     def describe_lists(
         self, names: Sequence[str] | None, token: str | None, limit: int
@@ -179,7 +189,7 @@ class Store:
         with self._lock:
             found = self._find(list_name)
             if number not in found.numbers:
-                raise not_found(
+                raise not_found_error(
                     "opted-out-number",
                     number,
                     f"The number {number} is not in the opt-out list {found.name}.",
@@ -210,10 +220,23 @@ class Store:
         end_user: Collection[bool] | None,
         token: str | None,
         limit: int,
+        *,
+        not_found: bool = False,
     ) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
-        """The list's info, one page of its records (only ``numbers``, if given), the next token."""
+        """The list's info, one page of its records (only ``numbers``, if given), the next token.
+
+        ``not_found``: a number asked that the list does not hold is a
+        ResourceNotFoundException (the first such, in the order asked), not left out.
+        """
         with self._lock:
             found = self._find(list_name)
+            missing = [n for n in numbers or () if n not in found.numbers] if not_found else []
+            if missing:
+                raise not_found_error(
+                    "opted-out-number",
+                    missing[0],
+                    f"The number {missing[0]} is not in the opt-out list {found.name}.",
+                )
             query = [
                 "numbers",
                 found.name,
