@@ -358,12 +358,16 @@ class RingCentralAuth(httpx.Auth):
         """Ask the token endpoint (refresh, else the JWT); store and cache what it gives."""
         for _ in range(2):
             kind, form = self._grant()
-            delay = self._pacer.reserve(AUTH_GROUP, within=self.max_wait)
-            if self.max_wait is not None and delay > self.max_wait:
-                raise _too_long(delay, self.max_wait)
-            if delay > 0:
-                announce_wait(delay, self._pacer.why(AUTH_GROUP))
-                yield delay
+            slot = self._pacer.take(AUTH_GROUP, within=self.max_wait)
+            if not slot.taken and self.max_wait is not None:
+                raise _too_long(slot.delay, self.max_wait)
+            if slot.delay > 0:
+                announce_wait(slot.delay, self._pacer.why(AUTH_GROUP))
+                try:
+                    yield slot.delay
+                except BaseException:  # closed during the wait (a cancelled call)
+                    self._pacer.give_back(slot)
+                    raise
             self.token_requests += 1
             logger.debug("requesting a token (%s grant)", kind)
             response = yield self._token_request(form)

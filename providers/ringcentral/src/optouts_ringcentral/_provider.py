@@ -54,7 +54,6 @@ from optouts import (
     Secret,
     Setting,
     Settings,
-    Sleep,
     Status,
     StatusFilter,
     UnsupportedOperation,
@@ -65,7 +64,7 @@ from optouts.plugin import WILDCARD, keeps_sessions
 from . import _v1, _v2
 from ._errors import OAUTH_PATH_PREFIX, PROVIDER, error_from_response, json_body
 from ._oauth import DEFAULT_MAX_WAIT, REVOKE_PATH, RingCentralAuth
-from ._ratelimit import AUTH_GROUP, Pacer, announce_wait
+from ._ratelimit import AUTH_GROUP, Pacer
 from ._tokencache import TokenCache
 
 __all__ = ["API_CONSENTS", "API_V1", "CheckPlan", "RingCentralProvider"]
@@ -288,12 +287,10 @@ class RingCentralProvider(Provider):
     def _send(
         self, request: httpx.Request, endpoint: str, counter: _Counter | None = None
     ) -> Exchange[httpx.Response]:
-        """Wait for a slot in the endpoint's rate-limit group, send, learn from the headers."""
-        group = self.pacer.group_of(endpoint)
-        delay = self.pacer.reserve(group)
-        if delay > 0:
-            announce_wait(delay, self.pacer.why(group))
-            yield Sleep(delay, "pace")
+        """Wait for a slot in the endpoint's rate-limit group, send, learn from the headers.
+
+        A wait the retry policy refuses (or a call cancelled during it) gives the slot back."""
+        yield from self.pacer.wait(self.pacer.group_of(endpoint))
         if counter is not None:
             counter.requests += 1
         response = yield request
@@ -576,13 +573,10 @@ class RingCentralProvider(Provider):
         """
         revokes, self._logout = self._logout, []
         for request in revokes:
-            delay = self.pacer.reserve(AUTH_GROUP, within=self._auth.max_wait)
-            if self._auth.max_wait is not None and delay > self._auth.max_wait:
-                logger.debug("logout revoke skipped: the Auth group would wait %.0fs", delay)
+            slot = yield from self.pacer.wait(AUTH_GROUP, within=self._auth.max_wait)
+            if not slot.taken:
+                logger.debug("logout revoke skipped: the Auth group would wait %.0fs", slot.delay)
                 continue
-            if delay > 0:
-                announce_wait(delay, self.pacer.why(AUTH_GROUP))
-                yield Sleep(delay, "pace")
             yield from self._revoke(request)
         if self._auth.keeps_session:
             logger.debug("session kept in the token cache for later runs; not revoked")

@@ -3,16 +3,25 @@
 RingCentral counts requests per user, app and *group* (Light, Medium, Heavy, Auth) over a
 window, advertises the budget in ``X-Rate-Limit-*`` headers and answers 429 beyond it; a
 request sent during the penalty that follows restarts the penalty. So the cheapest request
-is the one that is never refused: each exchange asks the pacer for a *reservation* ("wait
-this long, then send") before sending, and the pacer hands them out so that no window ever
-holds more than the group's limit.
+is the one that is never refused: each exchange takes a *slot* from the pacer ("wait this
+long, then send") before sending, and the pacer hands them out so that no window ever holds
+more than the group's limit.
 
-The pacer keeps, per group, the times of the last ``limit`` sends it scheduled (a sliding
-window, which is stricter than a fixed one, so it is safe whichever the server uses) and
-a "blocked until" instant set by a 429. Sends that the server counted but we did not make
-(another process with the same credentials) show up as a lower ``Remaining`` than ours
-would give, and are recorded as phantom sends. It is thread-safe and does no waiting
-itself: callers sleep (sync) or await (async) the delay it returns.
+The pacer keeps, per group, the times of the sends it scheduled that can still share a
+window with a new one (a sliding window, which is stricter than a fixed one, so it is safe
+whichever the server uses) and a "blocked until" instant set by a 429. Sends that the
+server counted but we did not make (another process with the same credentials) show up as
+a lower ``Remaining`` than ours would give, and are recorded as phantom sends. It is
+thread-safe and does no waiting itself: ``wait`` yields the ``Sleep`` for the runner.
+
+A wait that never ends in a request gives its slot back: the retry policy refuses a wait
+longer than what is left of its deadline (it closes the exchange at the ``Sleep``), and a
+cancelled call abandons one. A slot kept then would count in its window for nothing, so a
+burst of refused batches would push the schedule windows ahead of the clock, refusing
+later batches and the next call too. Given back, a slot never lets a window overfill: the
+last one of the schedule is dropped (the next request is scheduled as if it had never been
+taken), and one before others is kept for the next request, at its own time, since every
+slot taken after it was counted with it; once its moment has passed it is dropped too.
 
 Group names are compared without regard to case (the docs write ``light``, the headers
 ``Light``), and header values outside what a server could mean (``inf``, ``nan``, negative,
@@ -35,6 +44,7 @@ from collections.abc import Callable
 import attrs
 import httpx
 
+from optouts import Exchange, Sleep
 from optouts.plugin import clip
 
 from ._errors import LOGGED, retry_after
@@ -48,6 +58,7 @@ __all__ = [
     "SHOWN_WAIT",
     "GroupState",
     "Pacer",
+    "Slot",
     "announce_wait",
 ]
 
@@ -93,8 +104,24 @@ class GroupState:
     limit: int
     window: float
     sends: list[float] = attrs.field(factory=list)
-    """Scheduled send times (ours and phantom), sorted, at most ``limit`` kept."""
+    """Scheduled send times (ours and phantom), sorted; those a window old are dropped."""
     blocked_until: float = 0.0
+    free: list[float] = attrs.field(factory=list)
+    """Slots given back before others taken after them, sorted: handed out first."""
+    era: int = 0
+    """Bumped when a 429 clears ``sends``: a slot taken before is no longer in them."""
+
+
+@attrs.frozen
+class Slot:
+    """A send time the pacer handed out (or refused to): ``delay`` seconds from the asking."""
+
+    group: str
+    start: float
+    delay: float
+    taken: bool
+    """False when the wait was longer than the caller would wait: nothing to give back."""
+    era: int
 
 
 class Pacer:
@@ -114,7 +141,9 @@ class Pacer:
         self._clock = clock
         self._margin = margin
         self._slack = slack
-        self._lock = threading.Lock()
+        # Re-entrant: the garbage collector may close an abandoned wait, which gives its
+        # slot back, on a thread that holds the lock already.
+        self._lock = threading.RLock()
         self._groups: dict[str, GroupState] = {}
         self._endpoint_groups: dict[str, str] = {}
         self.penalties = 0
@@ -143,28 +172,83 @@ class Pacer:
     def _effective_window(self, state: GroupState) -> float:
         return state.window * (1 + self._margin) + self._slack
 
-    def _start(self, state: GroupState, now: float) -> float:
-        """The earliest time one more request fits in ``state``'s group."""
-        start = max(now, state.blocked_until, state.sends[-1] if state.sends else now)
+    def _next(self, state: GroupState, now: float) -> tuple[float, bool]:
+        """The earliest time one more request fits in ``state``'s group, and whether it is a
+        slot given back (which comes before any new one)."""
+        earliest = max(now, state.blocked_until)
+        # A slot given back whose moment has passed is gone: sending later than it would
+        # squeeze the window of the slots taken after it.
+        del state.free[: bisect.bisect_left(state.free, earliest)]
+        if state.free:
+            return state.free[0], True
+        start = max(earliest, state.sends[-1] if state.sends else earliest)
         if len(state.sends) >= state.limit:
             start = max(start, state.sends[-state.limit] + self._effective_window(state))
-        return start
+        return start, False
 
-    def _take(self, state: GroupState, start: float) -> None:
-        state.sends.append(start)
-        del state.sends[: -state.limit]
+    def _take(self, state: GroupState, start: float, given_back: bool, now: float) -> None:
+        if given_back:
+            state.free.pop(0)
+            bisect.insort(state.sends, start)
+        else:
+            state.sends.append(start)
+        # A send a whole window before now shares no window with any send still to come.
+        del state.sends[: bisect.bisect_right(state.sends, now - self._effective_window(state))]
+
+    def take(self, group: str, within: float | None = None) -> Slot:
+        """The next slot of ``group``, taken unless its wait is longer than ``within``: a
+        caller that will not wait so long must not hold a slot it never uses."""
+        with self._lock:
+            name = self._name(group)
+            state = self._state(name)
+            now = self._clock()
+            start, given_back = self._next(state, now)
+            taken = within is None or start - now <= within
+            if taken:
+                self._take(state, start, given_back, now)
+            return Slot(name, start, start - now, taken, state.era)
+
+    def give_back(self, slot: Slot) -> None:
+        """Return ``slot`` (from ``take``), unused, to its group's schedule."""
+        if not slot.taken:
+            return
+        with self._lock:
+            state = self._groups.get(slot.group)
+            if state is None or state.era != slot.era:
+                return  # a 429 cleared the count since: the slot is in it no more
+            sends = state.sends
+            at = bisect.bisect_left(sends, slot.start)
+            if at == len(sends) or sends[at] != slot.start:
+                return  # dropped already, a window old
+            del sends[at]
+            if sends and slot.start < sends[-1] and slot.start >= self._clock():
+                bisect.insort(state.free, slot.start)
+            # Slots given back at the end of the schedule shorten it: the next request is
+            # scheduled from the sends that remain, exactly as if they had never been taken.
+            while state.free and (not sends or state.free[-1] >= sends[-1]):
+                state.free.pop()
+
+    def wait(self, group: str, within: float | None = None) -> Exchange[Slot]:
+        """Take a slot of ``group`` and yield the ``Sleep`` until it (none when it is now);
+        returns the slot, not taken when its wait is longer than ``within`` (no ``Sleep``).
+
+        If the exchange is closed or interrupted at that ``Sleep`` (a wait the retry
+        deadline refuses, a cancelled call), the slot is given back.
+        """
+        slot = self.take(group, within)
+        if slot.taken and slot.delay > 0:
+            announce_wait(slot.delay, self.why(group))
+            try:
+                yield Sleep(slot.delay, "pace")
+            except BaseException:
+                self.give_back(slot)
+                raise
+        return slot
 
     def reserve(self, group: str, within: float | None = None) -> float:
         """Seconds to wait before sending one request to ``group``; the slot is then taken,
-        unless the wait is longer than ``within``: a caller that will not wait so long
-        must not hold a slot it never uses."""
-        with self._lock:
-            state = self._state(self._name(group))
-            now = self._clock()
-            start = self._start(state, now)
-            if within is None or start - now <= within:
-                self._take(state, start)
-            return start - now
+        unless the wait is longer than ``within`` (see ``take``)."""
+        return self.take(group, within).delay
 
     def try_reserve(self, group: str) -> bool:
         """Take a slot in ``group`` only if one is free now; for requests worth sending only
@@ -172,10 +256,10 @@ class Pacer:
         with self._lock:
             state = self._state(self._name(group))
             now = self._clock()
-            start = self._start(state, now)
+            start, given_back = self._next(state, now)
             if start > now:
                 return False
-            self._take(state, start)
+            self._take(state, start, given_back, now)
             return True
 
     def why(self, group: str) -> str:
@@ -215,9 +299,10 @@ class Pacer:
             window = _count(headers.get("X-Rate-Limit-Window"), LONGEST_WINDOW)
             if limit is not None and limit > 0 and limit != state.limit:
                 state.limit = limit
-                del state.sends[:-limit]
-            if window is not None and window > 0:
+                state.free.clear()  # counted with the old limit
+            if window is not None and window > 0 and window != state.window:
                 state.window = float(window)
+                state.free.clear()
             if response.status_code == 429:
                 wait = retry_after(response)
                 self.penalties += 1
@@ -225,6 +310,8 @@ class Pacer:
                 # The server's count starts afresh after a penalty; ours must not hold
                 # the old sends against the first requests after it.
                 state.sends.clear()
+                state.free.clear()
+                state.era += 1
                 logger.info(
                     "rate limited in group %s: sending nothing for %.1fs", clip(group, LOGGED), wait
                 )
@@ -242,7 +329,7 @@ class Pacer:
             # In one slice, not one insort each: a limit of 10^6 took seconds that way.
             at = bisect.bisect_right(state.sends, now)
             state.sends[at:at] = [now] * others
-            del state.sends[: -state.limit]
+            state.free.clear()  # counted without these
 
 
 def _count(value: str | None, most: int) -> int | None:
