@@ -175,23 +175,31 @@ def test_the_entry_is_0600_in_a_0700_directory_and_holds_no_credential(
     assert not [p for p in cache.directory.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_the_entry_is_keyed_by_server_app_and_jwt(emulator: Emulator, cache: TokenCache) -> None:
-    jwt = Secret(CREDENTIALS["jwt"])
-    base = cache_key("http://127.0.0.1:9", "app", jwt)
-    assert base == cache_key("http://127.0.0.1:9/", "app", jwt)
+def test_the_entry_is_keyed_by_server_app_secret_and_jwt(
+    emulator: Emulator, cache: TokenCache
+) -> None:
+    jwt, secret = Secret(CREDENTIALS["jwt"]), Secret(CREDENTIALS["client_secret"])
+    base = cache_key("http://127.0.0.1:9", "app", secret, jwt)
+    assert base == cache_key("http://127.0.0.1:9/", "app", secret, jwt)
     others = {
-        cache_key("http://127.0.0.1:8", "app", jwt),
-        cache_key("http://127.0.0.1:9", "other app", jwt),
-        cache_key("http://127.0.0.1:9", "app", Secret(CREDENTIALS["jwt"] + "x")),
+        cache_key("http://127.0.0.1:8", "app", secret, jwt),
+        cache_key("http://127.0.0.1:9", "other app", secret, jwt),
+        cache_key("http://127.0.0.1:9", "app", secret, Secret(CREDENTIALS["jwt"] + "x")),
+        cache_key("http://127.0.0.1:9", "app", Secret("another secret"), jwt),
     }
     assert base not in others
-    assert len(others) == 3
+    assert len(others) == 4
     # A new JWT never rides on the old one's session: it logs in, and is refused here.
     runs = Runs(emulator, cache, None)
     runs.check()
     with pytest.raises(AuthenticationError):
         runs.check(jwt=CREDENTIALS["jwt"] + "-rotated")
     assert token_calls(emulator) == 2
+    assert len(entries(cache)) == 1
+    # Nor does a wrong client secret: it fails now, not when the cached session ends.
+    with pytest.raises(AuthenticationError):
+        runs.check(client_secret="a mistyped secret")
+    assert token_calls(emulator) == 3
     assert len(entries(cache)) == 1
 
 

@@ -164,7 +164,7 @@ class RingCentralAuth(httpx.Auth):
         self.cache = cache
         """Where the session is kept across processes; None when it lives in memory only."""
         self._wall_clock = wall_clock
-        self._cache_key = cache_key(self.server_url, client_id, jwt)
+        self._cache_key = cache_key(self.server_url, client_id, client_secret, jwt)
         self._saved = False
         """Whether the token held is the one in the cache (so another run may use it)."""
 

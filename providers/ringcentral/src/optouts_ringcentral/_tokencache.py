@@ -3,9 +3,11 @@
 The Auth group allows five requests a minute, and a command-line run that logs in and
 revokes spends two of them: every third quick run would wait a minute. So a session can
 outlive its process: one JSON file per session in ``<user cache dir>/optouts/ringcentral``,
-named by a hash of the server URL, the client id and a SHA-256 of the JWT (so a new JWT or
-another app never picks up an old session). The file holds the access and refresh tokens
-and when they expire, in wall-clock seconds; never the client secret or the JWT.
+named by a hash of the server URL, the client id and SHA-256s of the client secret and the
+JWT (so a new JWT, another app, or a rotated or mistyped secret never picks up an old
+session: a wrong secret fails at its first run, not days later when the session ends).
+The file holds the access and refresh tokens and when they expire, in wall-clock seconds;
+never the client secret or the JWT.
 
 Those tokens are the file's secret: it is created with mode 0600 (in a directory of mode
 0700) through a temporary file and an atomic ``os.replace``, so a reader sees a whole old
@@ -57,10 +59,11 @@ def default_directory() -> Path:
     return Path(platformdirs.user_cache_dir("optouts", appauthor=False)) / "ringcentral"
 
 
-def cache_key(server_url: str, client_id: str, jwt: Secret) -> str:
-    """The name of one session's entry: it changes with the server, the app or the JWT."""
-    jwt_hash = hashlib.sha256(jwt.reveal().encode()).hexdigest()
-    identity = "\n".join((server_url.rstrip("/"), client_id, jwt_hash))
+def cache_key(server_url: str, client_id: str, client_secret: Secret, jwt: Secret) -> str:
+    """The name of one session's entry: it changes with the server, the app, its secret or
+    the JWT."""
+    hashes = (hashlib.sha256(s.reveal().encode()).hexdigest() for s in (client_secret, jwt))
+    identity = "\n".join((server_url.rstrip("/"), client_id, *hashes))
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
