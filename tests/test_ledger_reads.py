@@ -669,5 +669,6 @@ def test_a_ledger_reopened_has_a_connection_of_its_own(tmp_path: Path) -> None:
             client.add("+18005550100", ["+12025550102"])
             assert again.opted_out("+18005550100", ["+12025550102"]) == [True]
         assert ledger.opted_out("+18005550100", ["+12025550101"]) == [True]  # still open
-    with optouts.Ledger.open(":memory:") as memory, pytest.raises(optouts.ConfigurationError):
-        memory.reopen()
+    made = optouts.Ledger(SQLiteLedger(tmp_path / "made.db"))  # from a store: no database
+    with made, pytest.raises(optouts.ConfigurationError, match="cannot be opened twice"):
+        made.reopen()

@@ -296,10 +296,16 @@ def test_apply_newer_wins_in_both_directions(backend: Backend, store: LedgerStor
     assert history_count(backend) == 4
 
 
-def test_apply_at_an_equal_time_takes_the_received_state(store: LedgerStore) -> None:
-    store.set_state(SENDER, {"US": [US_1, US_2]}, opted_out=True, source="api", at=100)
-    assert store.apply([in_(US_1, 100), out(US_2, 100)]) == 1  # US_2 already opted out
-    assert states(store) == {(SENDER, US_1): (0, "rc", 100), (SENDER, US_2): (1, "api", 100)}
+def test_apply_at_an_equal_time_an_opt_out_wins(store: LedgerStore) -> None:
+    store.set_state(SENDER, {"US": [US_1, US_3]}, opted_out=True, source="api", at=100)
+    store.set_state(SENDER, {"US": [US_2]}, opted_out=False, source="api", at=100)
+    # an opt-in no newer than the opt-out loses; an opt-out as old as the opt-in wins
+    assert store.apply([in_(US_1, 100), out(US_2, 100), out(US_3, 100)]) == 1
+    assert states(store) == {
+        (SENDER, US_1): (1, "api", 100),
+        (SENDER, US_2): (1, "rc", 100),
+        (SENDER, US_3): (1, "api", 100),  # already opted out
+    }
 
 
 def test_a_newer_dated_opt_out_of_a_held_opt_out_is_a_new_receipt(
@@ -554,10 +560,10 @@ def test_readable_views_show_e164_words_and_iso_times(backend: Backend) -> None:
     assert all(before <= moment(row[5]) <= moment(row[6]) <= after for row in current)
 
 
-def test_changes_of_one_pair_in_one_batch_apply_in_the_order_given(store: LedgerStore) -> None:
-    # equal times, so only the order can decide: the later line of a file wins
-    assert store.apply([out(US_1, 100), in_(US_1, 100), in_(US_2, 100), out(US_2, 100)]) == 4
-    assert states(store) == {(SENDER, US_1): (0, "rc", 100), (SENDER, US_2): (1, "rc", 100)}
+def test_changes_of_one_pair_in_one_batch_at_one_time_end_opted_out(store: LedgerStore) -> None:
+    # equal times: an opt-out wins the tie, whichever line of a file comes first
+    assert store.apply([out(US_1, 100), in_(US_1, 100), in_(US_2, 100), out(US_2, 100)]) == 3
+    assert states(store) == {(SENDER, US_1): (1, "rc", 100), (SENDER, US_2): (1, "rc", 100)}
     many = [in_(US_3, 100, dated=False) if n % 2 else out(US_3, 100, dated=False) for n in range(9)]
     store.apply(many)
     assert states(store)[(SENDER, US_3)][0] == 1

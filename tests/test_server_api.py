@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 import optouts
+from optouts.ledger import LocalProvider, SQLiteLedger
 from optouts import ConfigurationError
 from optouts.server import ServeSettings, create_app
 from serverkit import (
@@ -226,7 +227,7 @@ async def test_the_openapi_document_is_valid_openapi_3_1(http: httpx.AsyncClient
 async def test_health_reports_the_ledger_and_each_target(
     ledger: optouts.Ledger, outboxes: list[FakeOutbox]
 ) -> None:
-    other = optouts.AsyncClient("local", database=":memory:")
+    other = optouts.AsyncClient(LocalProvider(SQLiteLedger(":memory:")))
     async with other, serving(ledger, targets=[other]) as http:
         answer = await http.get("/healthz")
         assert answer.status_code == 200
@@ -284,7 +285,7 @@ async def test_the_lifespan_opens_and_closes_what_it_opened(
     database: str, outboxes: list[FakeOutbox], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPTOUTS_LOCAL_DATABASE", database)
-    other = optouts.AsyncClient("local", database=":memory:")
+    other = optouts.AsyncClient(LocalProvider(SQLiteLedger(":memory:")))
     app = create_app(targets=[other], settings=settings())
     async with app.router.lifespan_context(app):
         [outbox] = outboxes
@@ -329,7 +330,7 @@ async def test_named_targets_are_opened_for_the_outbox_and_closed_after(
 
 async def _opened(name: str, opened: list[optouts.AsyncClient]) -> optouts.AsyncClient:
     assert name == "acme-vendor"
-    opened.append(optouts.AsyncClient("local", database=":memory:"))
+    opened.append(optouts.AsyncClient(LocalProvider(SQLiteLedger(":memory:"))))
     return opened[-1]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import optouts
-from optouts.ledger import Change
+from optouts.ledger import Change, SQLiteLedger
 from optouts.ledger._sqlite_open import checkpoint, ledger_file, open_for_checkpoints
 from optouts.server import _app
 from optouts.server._checkpoints import Checkpointer, WalTiming
@@ -66,7 +66,7 @@ def test_any_other_connection_still_checkpoints_by_itself(
 
 
 def test_an_in_memory_ledger_is_its_own_writer() -> None:
-    with optouts.Ledger.open(":memory:") as ledger:
+    with optouts.Ledger(SQLiteLedger(":memory:")) as ledger:
         assert _app._writer_of(ledger) is ledger
         assert ledger_file(ledger.location) is None
 
@@ -160,6 +160,6 @@ async def test_the_service_checkpoints_a_sqlite_ledger_from_a_thread_while_it_ru
     async with serving(ledger, settings()):
         assert running()
     assert not running()
-    with optouts.Ledger.open(":memory:") as memory:
+    with optouts.Ledger(SQLiteLedger(":memory:")) as memory:
         async with serving(memory, settings()):
             assert not running()

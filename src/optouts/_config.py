@@ -7,6 +7,7 @@ environment variable and the file table that would supply it.
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -70,6 +71,10 @@ class Setting:
     parse: Callable[[Any], Any] | None = None
     env_aliases: tuple[str, ...] = ()
     """Other variables that also supply it, such as a vendor's customary one."""
+    path: bool = False
+    """A file path: written relative in optouts.toml, it is taken from that file's folder,
+    so a cron job run elsewhere finds the same file (from an argument or the environment,
+    from the working directory). Text with ``:`` or ``=`` (a URL) is left as written."""
 
 
 def env_name(provider: str | None, setting: str) -> str:
@@ -312,8 +317,12 @@ def _resolve_one(
     elif alias := next((name for name in setting.env_aliases if environ.get(name)), None):
         raw, origin = environ[alias], alias
     elif table.get(setting.name) is not None:
-        raw = _dereference(table[setting.name], setting, provider, config, environ)
+        written = table[setting.name]
         origin = f"{setting.name} in {config.where(provider)}"
+        if isinstance(written, str) and written.startswith(_ENV_REFERENCE):
+            raw = _dereference(written, setting, provider, config, environ)
+        else:
+            return _from_file(provider, setting, written, config, origin)
     elif setting.default is not None:
         raw, origin = setting.default, "default"
     elif setting.required:
@@ -325,6 +334,11 @@ def _resolve_one(
         )
     else:
         return None
+    return _parsed(provider, setting, raw, origin)
+
+
+def _parsed(provider: str, setting: Setting, raw: Any, origin: str) -> Any:
+    """``raw`` converted by the setting's parser; a refusal names the setting and its variable."""
     if isinstance(raw, Secret):
         raw = raw.reveal()
     try:
@@ -334,9 +348,64 @@ def _resolve_one(
         reason = "" if setting.secret else f": {_reason(exc, raw)}"
         raise ConfigurationError(
             f"setting {setting.name!r} of provider {provider!r} from {origin} "
-            f"is malformed ({shown}){reason}; also settable as {variable}"
+            f"is malformed ({shown}){reason}; also settable as {env_name(provider, setting.name)}"
         ) from None
     return Secret(value) if setting.secret and isinstance(value, str) else value
+
+
+def _from_file(
+    provider: str, setting: Setting, written: Any, config: ConfigFile, origin: str
+) -> Any:
+    """A value as optouts.toml typed it. Text is what every setting takes (a path one beside
+    the file); any other TOML type only when the parser makes more of it than text, so
+    ``database = 5`` or ``= true`` is refused, not turned into a file named ``5`` or ``True``,
+    while a table, a list or a number a setting understands passes."""
+    if isinstance(written, str):
+        return _parsed(
+            provider, setting, _beside(written, config) if setting.path else written, origin
+        )
+    if setting.parse is None:
+        if setting.default is not None and type(written) is type(setting.default):
+            return written  # a plugin's unparsed number or flag, typed like its default
+        value: Any = str(written)
+    else:
+        value = _parsed(provider, setting, written, origin)
+    if isinstance(value, (str, os.PathLike, Secret)):
+        shown = "" if setting.secret else f" ({quote_value(written)})"
+        raise ConfigurationError(
+            f"setting {setting.name!r} of provider {provider!r} from {origin} is "
+            f"{_toml_type(written)}{shown}, not text: write it as a quoted string; "
+            f"also settable as {env_name(provider, setting.name)}"
+        )
+    return value
+
+
+def _toml_type(value: Any) -> str:
+    """What TOML calls the type of a value tomllib returned."""
+    kinds = (
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a float"),
+        (list, "an array"),
+        (dict, "a table"),
+        (datetime.datetime, "a date-time"),
+        (datetime.date, "a date"),
+        (datetime.time, "a time"),
+    )
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
+
+
+def _beside(text: str, config: ConfigFile) -> str:
+    """A relative path written in ``config``, as a path from that file's folder.
+
+    Only a plain file name is moved: text with ``:`` or ``=`` (a URL, SQLite's ``:memory:``
+    or ``file:`` names, a libpq ``key=value`` string) is no file name the setting's parser
+    would take as one, and ``~`` is the user's home wherever it is written."""
+    stripped = text.strip()
+    plain = stripped and not stripped.startswith("~") and not {":", "="} & set(stripped)
+    if config.path is None or not plain or Path(stripped).is_absolute():
+        return text
+    return os.path.join(os.path.abspath(config.path.parent), stripped)
 
 
 def _reason(exc: Exception, raw: Any) -> str:

@@ -7,6 +7,7 @@ of them load; set it to an empty string to load none.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import logging
@@ -18,6 +19,7 @@ import attrs
 import pluggy
 
 from . import _hookspecs
+from ._config import ConfigFile
 from ._errors import ConfigurationError
 from ._models import Capability
 from ._provider import Provider
@@ -26,6 +28,7 @@ from ._webhooks import InboundParser
 __all__ = [
     "DEFAULT_PLUGINS",
     "ProviderInfo",
+    "check_provider_tables",
     "get_plugin_manager",
     "get_provider_class",
     "inbound_parsers",
@@ -40,6 +43,10 @@ logger = logging.getLogger("optouts")
 _lock = threading.Lock()
 _broken: dict[str, str] = {}
 """Plugins that failed to load, with why, so a request for their provider can say so."""
+_skipped: set[str] = set()
+"""Entry points OPTOUTS_LOAD_PLUGINS left out: their tables in optouts.toml are expected."""
+_warned: set[tuple[str, str]] = set()
+"""(file, table) pairs already warned about, so a sync's two clients say it once."""
 _manager: pluggy.PluginManager | None = None
 
 
@@ -64,6 +71,7 @@ def _load_entry_points(manager: pluggy.PluginManager) -> None:
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         distribution = entry_point.dist.name if entry_point.dist else None
         if wanted is not None and not wanted & {entry_point.name, distribution}:
+            _skipped.add(entry_point.name)
             continue
         if manager.get_plugin(entry_point.name) is not None:
             continue
@@ -149,3 +157,31 @@ def providers() -> list[ProviderInfo]:
         ProviderInfo(name, cls.capabilities, cls.max_batch, cls.__module__)
         for name, cls in provider_classes().items()
     ]
+
+
+def check_provider_tables(config: ConfigFile) -> None:
+    """Warn on stderr about each ``[providers.<name>]`` table no installed provider reads.
+
+    A warning, not an error: one optouts.toml is shared by machines with different plugins
+    installed, OPTOUTS_LOAD_PLUGINS may leave some out on purpose, and a plugin that fails to
+    load must not stop opt-outs being recorded through the others. Tables of plugins left
+    out or broken (warned about already) pass quietly; a misspelt name is the warning's case.
+    """
+    tables = set(config.providers)
+    if not tables:
+        return
+    installed = provider_classes()
+    for name in sorted(tables - set(installed) - _skipped - set(_broken)):
+        key = (str(config.path), name)
+        if key in _warned:
+            continue
+        _warned.add(key)
+        close = difflib.get_close_matches(name, installed, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        logger.warning(
+            "%s: no installed provider is named %r%s, so its settings are ignored; installed: %s",
+            config.where(name),
+            name,
+            hint,
+            ", ".join(installed) or "none",
+        )

@@ -59,8 +59,10 @@ class Change(NamedTuple):
     """One received opt-out or opt-in, as a sync or an import brings it.
 
     ``dated`` says whether ``at`` is when the recipient acted (the vendor said so) or only
-    when we heard of it. The newer state wins; an undated opt-in never overrides an opt-out
-    that another source reported, because a wrong opt-in can get someone texted who said STOP.
+    when we heard of it. The newer state wins, and an opt-out wins a tie: an opt-in replaces
+    an opt-out only when strictly newer, whatever order the two came in. An undated opt-in
+    never overrides an opt-out that another source reported, because a wrong opt-in can get
+    someone texted who said STOP.
     A newer dated opt-out of a pair already opted out is recorded too (a second STOP is
     evidence, and it is what a later-listed older opt-in must lose to).
     (A named tuple, not an attrs class: imports build one per CSV row, a million at a time.)
@@ -262,8 +264,8 @@ def takes(current: Held | None, change: Change) -> bool:
     if current is None:
         return True
     opted_out, source, at = current
-    if change.at < at:
-        return False
+    if change.at < at or (change.at == at and not change.opted_out):
+        return False  # older, or an opt-in no newer: an opt-out wins a tie
     differs = opted_out != change.opted_out
     if change.dated:
         return differs or (change.opted_out and change.at > at)

@@ -73,8 +73,9 @@ class Ledger:
         source: str = "api",
         config: str | os.PathLike[str] | None = None,
     ) -> Ledger:
-        """The ledger at ``database``: a file path, ``:memory:`` or a ``postgresql://`` URL;
-        the default file in the user data folder when None."""
+        """The ledger at ``database``: a file path or a ``postgresql://`` URL; the default
+        file in the user data folder when None. An in-memory database (``:memory:``) is
+        refused: what it records would be lost when it closes."""
         text = None if database is None else os.fspath(database)
         ledger = cls(open_store(database_of(text)), source=source, config=config)
         ledger._database = database_of(text)
@@ -122,10 +123,10 @@ class Ledger:
         """The same ledger on a connection of its own, for work that must not wait behind
         this one's (a long read of what a target has not confirmed, say); close it after.
 
-        An in-memory ledger, or one made from a store, has no second connection: that is a
+        A ledger made from a store has no second connection: that is a
         ``ConfigurationError``.
         """
-        if self._database is None or self._database == ":memory:":
+        if self._database is None:
             raise ConfigurationError(f"the ledger at {self.location} cannot be opened twice")
         again = Ledger.open(self._database, source=self.source, config=self.config_path)
         again.on_create = self.on_create

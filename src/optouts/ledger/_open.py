@@ -12,7 +12,8 @@ _URL_SCHEMES = ("postgresql://", "postgres://")
 
 
 def open_store(database: str) -> LedgerStore:
-    """A path (or ``:memory:``) opens SQLite; ``postgresql://`` URLs open PostgreSQL."""
+    """A path opens SQLite; ``postgresql://`` URLs open PostgreSQL. (``database_of`` has
+    refused what is no ledger; ``:memory:`` still opens here, for a store made in code.)"""
     if database.startswith(_URL_SCHEMES):
         try:
             from ._postgres import PostgresLedger

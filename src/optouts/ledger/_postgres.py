@@ -34,6 +34,7 @@ from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
 from .._errors import ConfigurationError, ProviderError
 from ._base import AuditTrail, Change, Held, PendingRow, Row, TextRow, text_pages_of
 from ._postgres_schema import SCHEMA_VERSION, STATEMENTS
+from ._redact import passwords_in, scrub
 
 __all__ = ["PostgresLedger", "mask_url"]
 
@@ -63,7 +64,8 @@ FROM unnest(%b::bigint[], %b::bigint[], %b::smallint[], %b::text[], %b::text[], 
     AS u (s, r, st, c, src, at)
 ON CONFLICT (sender_id, recipient) DO UPDATE
 SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
-WHERE excluded.updated_at >= o.updated_at
+WHERE (excluded.updated_at > o.updated_at
+       OR (excluded.opted_out = 1 AND excluded.updated_at = o.updated_at))
   AND (o.opted_out IS DISTINCT FROM excluded.opted_out
        OR ({dated} AND excluded.opted_out = 1 AND excluded.updated_at > o.updated_at))
   AND ({dated} OR excluded.opted_out = 1 OR o.source = excluded.source)
@@ -118,8 +120,8 @@ def mask_url(url: str) -> str:
     """``url`` with any password (in the user info or a ``…password=`` parameter) as ``***``."""
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable database URL>"
+    except ValueError:  # too broken to take apart: what looks like a password goes
+        return scrub(url, passwords_in(url))
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, hosts = netloc.rsplit("@", 1)
@@ -134,18 +136,8 @@ def mask_url(url: str) -> str:
 
 
 def _secrets(url: str) -> list[str]:
-    """The password of ``url`` as written and decoded, longest first, for scrubbing."""
-    found: list[str] = []
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return found
-    userinfo = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
-    if ":" in userinfo:
-        found.append(userinfo.split(":", 1)[1])
-    found += [value for name, eq, value in _parameters(parts.query) if _secret_parameter(name)]
-    found += [unquote(secret) for secret in found]
-    return sorted({s for s in found if s}, key=len, reverse=True)
+    """The passwords of ``url`` as written and decoded, longest first, for scrubbing."""
+    return passwords_in(url)
 
 
 class PostgresLedger:
@@ -193,9 +185,7 @@ class PostgresLedger:
 
     def _scrub(self, error: BaseException) -> str:
         text = str(error).strip() or type(error).__name__
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return " ".join(text.split())
+        return " ".join(scrub(text, self._secrets).split())
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         given = conninfo_to_dict(self.url)

@@ -2,7 +2,8 @@
 
 It needs no account and answers from its own records, so its ``check`` is always definite:
 a pair it has no opt-out for is not opted out. A ``*`` sender's opt-out counts for every
-sender, as RingCentral's account-wide opt-outs do.
+sender, as RingCentral's account-wide opt-outs do: a ``remove`` for one sender reports a
+recipient a ``*`` opt-out still holds as opted out, as the next ``check`` would.
 
 That is only true of a ledger that exists: ``check`` and ``list`` on a ledger that is not
 there raise ``ConfigurationError`` instead of answering from an empty one, while ``add``
@@ -78,7 +79,18 @@ class LocalProvider(Provider):
                 group = by_country[country] = []
             group.append(int(r[1:]))
         self._store.set_state(sender, by_country, opted_out=opted_out, source=self.source)
-        return dict.fromkeys(recipients, Outcome.OPTED_OUT if opted_out else Outcome.NOT_OPTED_OUT)
+        if opted_out or sender == WILDCARD:
+            return dict.fromkeys(
+                recipients, Outcome.OPTED_OUT if opted_out else Outcome.NOT_OPTED_OUT
+            )
+        # A remove for one sender leaves a "*" opt-out standing: the recipient stays opted
+        # out of this sender too, as the next check says. The remove itself succeeded.
+        digits = [int(r[1:]) for r in recipients]
+        still = self._store.opted_out([WILDCARD], digits)
+        return {
+            r: Outcome.OPTED_OUT if d in still else Outcome.NOT_OPTED_OUT
+            for r, d in zip(recipients, digits, strict=True)
+        }
 
     def check(self, sender: str, recipients: Sequence[str]) -> Exchange[Results]:
         digits = list(map(int, recipients))  # E.164: int() reads the "+" as a sign

@@ -30,7 +30,14 @@ from typing import cast
 from .._errors import ConfigurationError, ProviderError
 from ._base import AuditTrail, Change, Held, PendingRow, Row, TextRow, now_micros
 from ._sqlite_merge import Batch, merge
-from ._sqlite_open import Stamp, open_for_reading, open_for_writing, stamp
+from ._sqlite_open import (
+    Stamp,
+    busy_error,
+    is_busy,
+    open_for_reading,
+    open_for_writing,
+    stamp,
+)
 
 __all__ = ["SQLiteLedger"]
 
@@ -125,7 +132,7 @@ class SQLiteLedger:
         """Inside ``rehearse``: each write is a savepoint of the one outer transaction."""
         if self.path == ":memory:":  # nothing on disk to invent: ready to write at once
             self._connection(write=True)
-        elif self._file.exists():
+        elif os.path.exists(self._file):  # False, not an error, where it cannot be seen
             reading = open_for_reading(self._file, busy_timeout)
             if reading is not None:
                 self._db, self._alone = reading
@@ -173,13 +180,24 @@ class SQLiteLedger:
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, self._waits():
             yield self._connection(write=False)
+
+    @contextmanager
+    def _waits(self) -> Iterator[None]:
+        """A lock another process held past the busy timeout is that process's doing, not
+        the setting's or the ledger's: said so, as an error worth trying again."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise busy_error(self.location, self._busy_timeout) from None
+            raise
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; sender ids it created are remembered only once committed."""
-        with self._lock:
+        with self._lock, self._waits():
             db = self._connection(write=True)
             begin, commit, undo = _REHEARSED if self._rehearsing else _COMMITTED
             db.execute(begin)
@@ -212,7 +230,7 @@ class SQLiteLedger:
                 path = str(self._file)
             twin = SQLiteLedger(path, busy_timeout=self._busy_timeout)
             cleanup.callback(twin.close)
-            with twin._lock:
+            with twin._lock, twin._waits():
                 db = twin._connection(write=True)
                 db.execute("BEGIN IMMEDIATE")
                 twin._rehearsing = True

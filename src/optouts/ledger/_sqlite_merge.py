@@ -62,7 +62,8 @@ CROSS JOIN temp.change_codes AS c ON c.code = r.code
 WHERE true
 ON CONFLICT (sender_id, recipient) DO UPDATE
 SET opted_out = excluded.opted_out, source = excluded.source, updated_at = excluded.updated_at
-WHERE excluded.updated_at >= optouts.updated_at
+WHERE (excluded.updated_at > optouts.updated_at
+       OR (excluded.opted_out = 1 AND excluded.updated_at = optouts.updated_at))
   AND (optouts.opted_out IS NOT excluded.opted_out
        OR (?1 AND excluded.opted_out = 1 AND excluded.updated_at > optouts.updated_at))
   AND (?1 OR excluded.opted_out = 1 OR optouts.source = excluded.source)

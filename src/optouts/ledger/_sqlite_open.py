@@ -35,15 +35,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
+from stat import S_ISDIR
 from typing import NamedTuple
 
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, ProviderError
 from ._schema import SCHEMA_VERSION, STATEMENTS
 
 __all__ = [
     "Checkpoint",
     "Stamp",
+    "busy_error",
     "checkpoint",
+    "is_busy",
     "leaving_checkpoints",
     "ledger_file",
     "open_for_checkpoints",
@@ -62,9 +65,14 @@ _SETTING = "(setting database, OPTOUTS_LOCAL_DATABASE)"
 _READONLY, _CANTOPEN = 8, 14
 """SQLite's primary result codes for "attempt to write a readonly database" and "unable to
 open database file": what a read-only connection meets when it cannot create -wal or -shm."""
+_BUSY, _LOCKED = 5, 6
+"""SQLite's primary result codes for "database is locked" (another connection held a lock
+longer than the busy timeout) and "database table is locked"."""
 _MESSAGES = {
     "attempt to write a readonly database": _READONLY,
     "unable to open database file": _CANTOPEN,
+    "database is locked": _BUSY,
+    "database table is locked": _LOCKED,
 }
 """The same codes by SQLite's text, for Python 3.10 (no ``sqlite_errorcode``)."""
 WAL_KEPT = 64 * 1024 * 1024
@@ -81,7 +89,7 @@ def open_for_reading(
     the file alone (immutable); None if the file holds no ledger yet (empty, or another
     program's database). A missing file is a ``ConfigurationError``."""
     try:
-        path.stat()
+        found = path.stat()
     except FileNotFoundError:
         raise ConfigurationError(
             f"there is no ledger at {path}: a read never creates one, so check the path; "
@@ -91,11 +99,15 @@ def open_for_reading(
         raise ConfigurationError(
             f"cannot read the ledger at {path}: {exc.strerror} {_SETTING}"
         ) from None
+    if S_ISDIR(found.st_mode):
+        raise _a_directory(path)
     uri = path.absolute().as_uri()
     alone: Stamp | None = None
     try:
         db, version = _read_only(f"{uri}?mode=ro", busy_timeout)
     except sqlite3.Error as exc:
+        if is_busy(exc):
+            raise busy_error(path, busy_timeout) from None
         if _code(exc) not in (_READONLY, _CANTOPEN):
             raise _cannot_read(path, exc) from None
         waiting = _waiting(path)
@@ -108,7 +120,9 @@ def open_for_reading(
             # stamped before reading, so a change meanwhile shows at the next read
             alone = stamp(path) or _UNSEEN
             db, version = _read_only(f"{uri}?mode=ro&immutable=1", busy_timeout)
-        except sqlite3.Error:
+        except sqlite3.Error as again:
+            if is_busy(again):
+                raise busy_error(path, busy_timeout) from None
             raise _cannot_read(path, exc) from None
     if version > SCHEMA_VERSION:
         db.close()
@@ -136,6 +150,8 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
 def open_for_writing(path: str, busy_timeout: float) -> tuple[sqlite3.Connection, bool]:
     """A read-write connection to the ledger at ``path`` (a file, or ``:memory:``), the file
     and tables created if missing; and whether this created the ledger."""
+    if path != ":memory:" and _is_dir(Path(path)):
+        raise _a_directory(Path(path))
     try:
         if path != ":memory:":
             _create_private(Path(path))
@@ -143,7 +159,7 @@ def open_for_writing(path: str, busy_timeout: float) -> tuple[sqlite3.Connection
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
     except (sqlite3.Error, OSError) as exc:
-        raise _cannot_write(path, exc) from None
+        raise _cannot_write(path, exc, busy_timeout) from None
     try:
         # Bigger pages for a new file: bulk writes into random keys split and rebalance
         # fewer pages (about 10 % faster imports); an existing file keeps its size.
@@ -158,7 +174,7 @@ def open_for_writing(path: str, busy_timeout: float) -> tuple[sqlite3.Connection
     except BaseException as exc:
         db.close()
         if isinstance(exc, (sqlite3.Error, OSError)):
-            raise _cannot_write(path, exc) from None
+            raise _cannot_write(path, exc, busy_timeout) from None
         raise
     return db, created
 
@@ -211,7 +227,7 @@ def open_for_checkpoints(path: Path, busy_timeout: float) -> sqlite3.Connection:
             check_same_thread=False,
         )
     except sqlite3.Error as exc:
-        raise _cannot_write(str(path), exc) from None
+        raise _cannot_write(str(path), exc, busy_timeout) from None
     return db
 
 
@@ -262,11 +278,45 @@ def _waiting(path: Path) -> Path | None:
     return None
 
 
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite giving up on a lock another connection holds."""
+    return isinstance(exc, sqlite3.Error) and _code(exc) in (_BUSY, _LOCKED)
+
+
+def busy_error(location: Path | str, busy_timeout: float) -> ProviderError:
+    """The ledger is fine and so is the setting: another process is writing to it (or
+    stuck holding it), and the wait for it ran out. Worth another try, later."""
+    return ProviderError(
+        f"the ledger at {location} is busy: another process has held it locked for more "
+        f"than {busy_timeout:g} s; try again when that process is done",
+        provider="local",
+        retryable=True,
+    )
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a folder on the way that cannot be entered: opening says so
+        return False
+
+
+def _a_directory(path: Path) -> ConfigurationError:
+    return ConfigurationError(
+        f"the ledger path {path} is a directory, not a file: name the ledger file "
+        f"(for example {path / 'ledger.db'}) {_SETTING}"
+    )
+
+
 def _cannot_read(path: Path, exc: sqlite3.Error) -> ConfigurationError:
     return ConfigurationError(f"cannot read the ledger at {path}: {exc} {_SETTING}")
 
 
-def _cannot_write(path: str, exc: BaseException) -> ConfigurationError:
+def _cannot_write(
+    path: str, exc: BaseException, busy_timeout: float
+) -> ConfigurationError | ProviderError:
+    if is_busy(exc):
+        return busy_error(path, busy_timeout)
     if isinstance(exc, sqlite3.Error) and _code(exc) == _READONLY:
         return ConfigurationError(
             f"the ledger at {path} is read-only (the file or its folder cannot be written): "
