@@ -29,12 +29,15 @@ service needs), the check API with httpx.
    at once rather than wait 30 s for them to run out) and the pairs sent twice.
 
     python benchmarks/bench_serve.py [--only ingest,check,fanout,crash] [--scale 1.0]
+                                     [--loop auto|asyncio|uvloop]
 
 ``--scale`` shortens every run and count (develop with 0.1); only a full run is judged.
+``--loop`` is passed on to every ``optouts serve`` (default: the command's own, auto).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import itertools
@@ -85,6 +88,8 @@ LEASE = Timing().lease
 """The outbox's lease: a killed service's runs out this long after its last renewal; the
 same service restarted takes it back at once, sending well before a third of it."""
 TICK = os.sysconf("SC_CLK_TCK")
+SERVE_ARGS: list[str] = []
+"""Given to every ``optouts serve`` besides the port and targets: ``--loop``, when given."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -136,7 +141,7 @@ class Service:
         """Start it (again, on the same port) and wait until ``/healthz`` says 200."""
         self.starts += 1
         command = [sys.executable, "-m", "optouts.cli", "serve", "--port", str(self.port)]
-        command += [arg for name in self.targets for arg in ("--target", name)]
+        command += [arg for name in self.targets for arg in ("--target", name)] + SERVE_ARGS
         with (self.folder / f"serve-{self.starts}.log").open("wb") as log:
             self.process = subprocess.Popen(
                 command,
@@ -1134,6 +1139,10 @@ def no_child(arguments: list[str]) -> None:
 
 
 def main() -> int:
+    loop = argparse.ArgumentParser(add_help=False)  # the shared parser knows no --loop
+    loop.add_argument("--loop", choices=("auto", "asyncio", "uvloop"))
+    known, sys.argv[1:] = loop.parse_known_args()
+    SERVE_ARGS.extend(["--loop", known.loop] if known.loop else [])
     return run_benchmarks(__doc__.splitlines()[0], BENCHMARKS, report, passed, no_child)
 
 
