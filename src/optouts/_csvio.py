@@ -3,7 +3,8 @@
 The format is one header line, ``sender,recipient,status,source,updated_at``, then one
 record a line: ``status`` is ``opted-out`` or ``opted-in``; ``source`` and ``updated_at``
 (ISO 8601, UTC when no offset is given) may be empty. A bad line is reported with its
-number and reason and never stops the good ones.
+number and reason and never stops the good ones: a quote left open is reported at its line
+and the lines after it are read as rows (``_csvparse`` says by what rule).
 
 A cell that a spreadsheet would run as a formula (one starting ``=``, ``+``, ``-``, ``@``,
 tab or carriage return) is written with a leading ``'``, and read back without it; numbers
@@ -156,6 +157,8 @@ def import_csv(
     ``source`` is recorded for rows whose source column is empty; name the file, so that an
     undated opt-in of one file cannot undo an opt-out that another file reported. Numbers
     without a country code are read in the client's ``default_region`` (a ledger has none).
+    A header that lacks a required column or names one twice raises ValueError, before
+    anything is recorded.
     """
     remaining = iter(lines)
     header = read_header(remaining)

@@ -10,6 +10,20 @@ cells are what lies between commas, which is all the csv module would read in it
 columns are slices of the cells. Any other block is read by ``csv.reader``, a record at a
 time (a quoted cell may run on past the block's last line).
 
+Every line of the file is part of a row taken, a blank line, or part of a bad record
+reported at the line it starts on. The rule that resynchronises after a stray quote: a
+quoted cell may span lines, but a record that spans lines must close within ``_SPAN``
+(100) lines and be well formed (each quote that closes a cell followed by a comma or the
+line's end, as the csv module's strict reading wants). A record that does not, that is
+still open at the end of the input, or that the csv module cannot read (a cell over its
+field limit) is reported as bad at its first line ("unclosed quote (...)" when it spans
+lines), and reading resumes at its second line, so the rows after an unclosed quote are
+read as rows. What the rule cannot tell from a real cell: a quote left open and closed,
+within 100 lines, by a later quote that ends a line or comes before a comma; the lines
+between are that one record's (mostly short, so reported). After a bad record csv reads
+on a few lines at a time, growing back to whole blocks: a file of bad records costs a few
+readings of each line, not one of the rest of its block a record.
+
 Cells that repeat (sender, status, source) are read once per distinct value; a recipient
 passes when its first five characters are a prefix already learned and the rest are
 digits, of a length that prefix allows; ISO 8601 times go straight to ``fromisoformat``.
@@ -33,11 +47,13 @@ import contextlib
 import csv
 import re
 import sys
+from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from itertools import chain, compress, islice, repeat
 from operator import attrgetter, floordiv, itemgetter, sub
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, cast
 
 from ._errors import quote_value
 from ._numbers import (
@@ -82,6 +98,10 @@ _LINE_NUM = attrgetter("line_num")
 _NEXT = (1).__add__
 _BY_CSV = 16
 """The most blocks in a row the csv module reads before ``_split`` tries again."""
+_SPAN = 100
+"""The most lines a record may span: a quoted cell still open after them never closed."""
+_BREAK = ("\n",)
+"""A line read after a block's: a blank record, unless the block ends in a quoted cell."""
 _BLOCK = 2000
 """Lines read and checked at a time: enough that a block's fixed costs vanish per row, few
 enough that its lists stay in the CPU's caches (and, read by csv, die young: a window's
@@ -98,13 +118,19 @@ class Window(NamedTuple):
 
 
 def columns_of(header: list[str]) -> dict[str, int]:
-    """Position of each known column; a header without the required ones is refused."""
+    """Position of each known column; a header without the required ones, or naming one
+    twice, is refused."""
     names = [name.strip().lower() for name in header]
     missing = [name for name in _REQUIRED if name not in names]
     if missing:
         raise ValueError(
             f"the header names no {', '.join(missing)} column; expected {','.join(HEADER)}"
         )
+    for name in HEADER:  # which of two would be meant is a guess: refused, not guessed
+        places = [at + 1 for at, named in enumerate(names) if named == name]
+        if len(places) > 1:
+            where = ", ".join(map(str, places[:-1])) + f" and {places[-1]}"
+            raise ValueError(f"the header names the {name} column twice (columns {where})")
     return {name: names.index(name) for name in HEADER if name in names}
 
 
@@ -171,19 +197,19 @@ def _window(records: _Records, rows: _Rows, stamp: int, size: int, keep_lines: b
 
 
 class _Run(NamedTuple):
-    """Consecutive records, and where each ends in the file (a cell may span lines)."""
+    """Consecutive records, and the line each starts on (a cell may span lines)."""
 
     records: list[list[str]]
     """Read by csv: each record's cells (a short one has fewer)."""
     cells: list[list[str]] | None
     """Cut by ``str.split`` instead: the first cells of every record, a column each."""
-    ends: Sequence[int]
-    before: int
-    """The line the record before the first (or the header) ends on."""
+    starts: Sequence[int]
+    """The line each record starts on."""
     shortest: int
     """The fewest cells a record of the run has."""
     counted: int
-    """Records that are not blank."""
+    """Rows it accounts for: records that are not blank, and those it set aside as
+    unreadable."""
 
     def record(self, index: int) -> list[str]:
         """The cells of record ``index``, as the exact path reads them."""
@@ -191,108 +217,232 @@ class _Run(NamedTuple):
             return self.records[index]
         return [column[index] for column in self.cells]
 
-    def start(self, index: int) -> int:
-        """The line record ``index`` starts on."""
-        return (self.ends[index - 1] if index else self.before) + 1
 
-    def starts(self) -> list[int]:
-        return list(map(_NEXT, chain((self.before,), self.ends[:-1]))) if self.ends else []
+class _Bad(NamedTuple):
+    """Where the records of a stretch of lines stop being read as they are."""
 
-
-class _Reader(Protocol):
-    """What ``csv.reader`` returns: records, and the number of the line last read."""
-
-    line_num: int
-
-    def __iter__(self) -> Iterator[list[str]]: ...
-
-    def __next__(self) -> list[str]: ...
+    kept: int
+    """Records before it, which stand."""
+    start: int
+    """The line (of the stretch, from 1) its record starts on; 0 when none is bad."""
+    reason: str | None
+    """Why the record is bad; None for one that may close on lines not read yet."""
 
 
-class _Reading(NamedTuple):
-    """A block being read by ``csv.reader``: its records with the line each ends on."""
-
-    reader: _Reader
-    pairs: Iterator[tuple[list[str], int]]
-    base: int
-    """The line before the block's first."""
-    lines: int
-    """Lines it reads (the block's, and maybe more after): then its records are all read."""
+_FINE = _Bad(-1, 0, None)
 
 
 class _Records:
-    """The records of a file's lines in runs, each record with the line it ends on.
+    """The records of a file's lines in runs, each record with the line it starts on.
 
     A block that ``_split`` cannot cut is read by ``csv.reader``, by C code alone: ``zip``
-    pairs each record with the reader's line count just after it. A record the csv module
-    cannot read (a cell over its size limit, a NUL before Python 3.11) is set aside with
-    its line and the records after it are read on; ``list.extend`` keeps what it took
-    before the error.
+    pairs each record with the reader's line count just after it, and a last line that is
+    only a line break, after the block's, shows whether its last record closed (then that
+    line is a blank record of its own) or is still in a quoted cell (then it swallows it).
+
+    Resynchronising, so that one bad record never takes its neighbours with it: a record
+    that spans lines must close within ``_SPAN`` lines and be well formed (every quote
+    that ends a quoted cell followed by a comma or the line's end: the csv module's strict
+    reading); a record that does not, or that the csv module cannot read (a cell over its
+    size limit, a NUL before Python 3.11), is reported at the line it starts on and reading
+    resumes at the line after that one. A record still open where a reader's lines end is
+    read again with twice as many (at the end of the input, it never closed).
     """
 
     def __init__(self, lines: Iterator[str], after: int, width: int) -> None:
         self._lines = lines
         self._width = width
         self._end = after
-        """The line that the record last read (or the header) ends on."""
-        self._reading: _Reading | None = None
+        """The line that the record last taken (or the header) ends on."""
+        self._pending: list[str] = []
+        """Lines read from ``lines`` and not taken yet: they follow line ``_end``."""
         self._more = True
         """Whether ``lines`` may hold more."""
+        self._streak = 0
         self._by_csv = 0
         """Blocks the csv module reads before ``_split`` tries again."""
         self.done = False
 
     def take(self, size: int, unreadable: list[tuple[int, str]]) -> _Run:
-        """Up to ``size`` records; a record that cannot be read ends the run, in
-        ``unreadable`` with its line and reason."""
-        if self._reading is None:
-            block = list(islice(self._lines, size))
-            self._more = len(block) == size
+        """Up to ``size`` records and unreadable ones (those go in ``unreadable``, with
+        their lines and reasons)."""
+        block = self._further(size)
+        before = self._end
+        if not block:
+            self.done = True
+            return _Run([], None, (), self._width, 0)
+        if not self._by_csv:
             cells = _split(block, self._width)
             if cells is not None:
-                self._by_csv = 0
-                before, self._end = self._end, self._end + len(block)
-                self.done = not self._more
-                ends = range(before + 1, self._end + 1)
-                return _Run([], cells, ends, before, self._width, len(block))
+                self._streak = 0
+                self._end += len(block)
+                self.done = not (self._more or self._pending)
+                starts = range(before + 1, self._end + 1)
+                return _Run([], cells, starts, self._width, len(block))
             # A file that needs csv in one block mostly does in the next (quoted cells):
             # csv reads on for more blocks, each time twice as many, before the next try.
-            self._by_csv = min(2 * self._by_csv, _BY_CSV) if self._by_csv else 1
-            reader = csv.reader(chain(block, self._lines))
-            pairs = zip(reader, map(_LINE_NUM, repeat(reader)), strict=False)
-            self._reading = _Reading(reader, pairs, self._end, size * self._by_csv)
-        return self._read(self._reading, size, unreadable)
+            self._streak = min(2 * self._streak, _BY_CSV) if self._streak else 1
+            self._by_csv = self._streak
+        self._by_csv -= 1
+        run = self._read(block, size, unreadable)
+        self.done = not (self._more or self._pending)
+        return run
 
-    def _read(self, reading: _Reading, size: int, unreadable: list[tuple[int, str]]) -> _Run:
-        """Records of the block being read by csv: no more than it has lines left (each
-        record takes one at least), and those of a record running on past it."""
-        wanted = min(size, reading.lines - reading.reader.line_num)
-        # Record, line count, record, line count...: flattened, zip reuses its one tuple.
-        flat: list[list[str] | int] = []
-        failure: csv.Error | None = None
-        try:
-            flat.extend(islice(chain.from_iterable(reading.pairs), 2 * wanted))
-        except csv.Error as error:
-            failure = error
-        records = cast("list[list[str]]", flat[0::2])
-        ends = list(map(reading.base.__add__, cast("list[int]", flat[1::2])))
+    def _further(self, count: int) -> list[str]:
+        """The next ``count`` lines (fewer at the end): those set back, then new ones."""
+        lines = self._pending[:count]
+        del self._pending[:count]
+        if len(lines) < count and self._more:
+            wanted = count - len(lines)
+            read = list(islice(self._lines, wanted))
+            self._more = len(read) == wanted
+            lines = lines + read if lines else read
+        return lines
+
+    def _read(self, block: list[str], size: int, unreadable: list[tuple[int, str]]) -> _Run:
+        """The block's records by csv: ``size`` at most (unreadable ones too), those after
+        them set back; a record still open at its end is read on past it.
+
+        One reader takes the whole block, until a record is bad: what it read after that
+        record is read again from the record's second line, so the next reader takes two
+        lines, and each one after it twice as many as the last (so a file of bad records
+        costs a few readings of each line, not one of the rest of its block a record)."""
+        records: list[list[str]] = []
+        starts: list[int] = []
+        failed = 0
+        at = 0
+        """Lines of the block taken."""
+        span = len(block)
+        """Lines the next reader takes."""
+        while at < len(block) and len(records) + failed < size:
+            lines = block[at : at + span] if at or span < len(block) else block
+            final = at + len(lines) == len(block) and not (self._more or self._pending)
+            base = self._end + at
+            got, ends, failure = _csv_records(lines, size - len(records) - failed)
+            still_open = False
+            if ends and ends[-1] > len(lines):  # the record read the line after the lines
+                if (ends[-2] if len(ends) > 1 else 0) == len(lines):
+                    del got[-1], ends[-1]  # that line alone: a blank record, not the file's
+                else:
+                    still_open = True
+            if still_open or failure is not None or (ends and ends[-1] != len(ends)):
+                # A record spans lines (each takes one at least), or csv failed on one.
+                bad = self._bad(lines, base, ends, failure, still_open=still_open, final=final)
+            else:
+                bad = _FINE
+            kept = len(ends) if bad is _FINE else bad.kept
+            records.extend(got[:kept])
+            starts.extend(map((base + 1).__add__, chain((0,), ends[: kept - 1])) if kept else ())
+            if bad is _FINE:
+                if not kept:
+                    break
+                at += ends[kept - 1]
+                span *= 2
+            elif bad.reason is None:  # still open where the lines end: read on, with more
+                at += bad.start - 1
+                span = 2 * (len(lines) - bad.start + 1)
+                if at + span > len(block):
+                    block = block + self._further(at + span - len(block))
+            else:
+                unreadable.append((base + bad.start, f"not readable as CSV: {bad.reason}"))
+                failed += 1
+                at += bad.start  # resume at its second line
+                span = 2
+        self._end += at
+        if at < len(block):
+            self._pending[:0] = block[at:]
         shortest = min(map(len, records), default=self._width)
-        counted = len(records)
+        counted = len(records) + failed
         if shortest < self._width:
             counted -= sum(1 for record in records if _blank(record))
-        run = _Run(records, None, ends, self._end, shortest, counted)
-        if ends:
-            self._end = ends[-1]
-        if failure is not None:
-            unreadable.append((self._end + 1, f"not readable as CSV: {failure}"))
-            self._end = reading.base + reading.reader.line_num
-        ended = failure is None and len(flat) < 2 * wanted  # the lines ran out
-        taken = reading.reader.line_num >= reading.lines
-        if ended or taken:
-            self._reading = None
-            self._end = reading.base + reading.reader.line_num
-            self.done = ended or not self._more
-        return run
+        return _Run(records, None, starts, shortest, counted)
+
+    def _bad(
+        self,
+        lines: list[str],
+        base: int,
+        ends: list[int],
+        failure: tuple[str, int] | None,
+        *,
+        still_open: bool,
+        final: bool,
+    ) -> _Bad:
+        """The first record of ``lines`` (which follow line ``base``) that is bad, or
+        still open at their end (the last one, if ``still_open``; ``final`` if no line
+        follows them): of those spanning lines, and the one csv failed on."""
+        count = len(ends)
+        starts = [1, *map(_NEXT, ends[:-1])]
+        if still_open:
+            ends = [*ends[:-1], len(lines)]  # its lines so far
+        spans = list(map(sub, ends, starts))
+        """Lines after its first of each record: 0 for a record on one line."""
+        found = count - 1 if still_open else count
+        """The first record that is over long or still open; ``count`` for none."""
+        if max(spans, default=0) >= _SPAN:
+            found = min(found, next(compress(range(count), map(_SPAN.__le__, spans))))
+        ill = _ill_formed(lines, ends[found - 1] if found else 0, ends, spans)
+        if ill is not None and ill[0] < found:
+            index, why, line = ill
+            return _Bad(index, starts[index], f"unclosed quote (line {base + line}: {why})")
+        if found < count:
+            start = starts[found]
+            if spans[found] >= _SPAN:
+                return _Bad(found, start, f"unclosed quote (not closed within {_SPAN} lines)")
+            if not final:  # the record still open: it may close on the lines after
+                return _Bad(found, start, None)
+            return _Bad(found, start, "unclosed quote (still open at the end of the file)")
+        if failure is None:
+            return _FINE
+        why, line = failure
+        start = (ends[-1] if ends else 0) + 1
+        if line - start >= _SPAN:
+            return _Bad(count, start, f"unclosed quote (not closed within {_SPAN} lines)")
+        if line > start:
+            return _Bad(count, start, f"unclosed quote (line {base + line}: {why})")
+        return _Bad(count, start, why)
+
+
+def _ill_formed(
+    lines: list[str], upto: int, ends: list[int], spans: list[int]
+) -> tuple[int, str, int] | None:
+    """The first record spanning lines of ``lines[:upto]`` that the csv module's strict
+    reading refuses (a quote that closes a cell followed by neither a comma nor the line's
+    end): its index, why, and the line (from 1). A record on one line may be so, as ever.
+
+    One strict reading of them all, in C; where it stops at a record on one line, it
+    starts again after that record."""
+    begin = 0
+    while begin < upto:
+        reader = csv.reader(islice(lines, begin, upto), strict=True)
+        try:
+            deque(reader, maxlen=0)
+        except csv.Error as error:
+            line = begin + reader.line_num
+            index = bisect_left(ends, line)
+            if spans[index]:
+                return index, str(error), line
+            begin = ends[index]
+        else:
+            return None
+    return None
+
+
+def _csv_records(
+    lines: list[str], most: int
+) -> tuple[list[list[str]], list[int], tuple[str, int] | None]:
+    """Up to ``most`` records of ``lines`` read by csv, and the line each ends on (from 1;
+    one past the last for a record still open there); and, if csv stopped at a record it
+    cannot read, why and on which line."""
+    reader = csv.reader(chain(lines, _BREAK))
+    pairs = zip(reader, map(_LINE_NUM, repeat(reader)), strict=False)
+    # Record, line count, record, line count...: flattened, zip reuses its one tuple.
+    flat: list[list[str] | int] = []
+    failure = None
+    try:
+        flat.extend(islice(chain.from_iterable(pairs), 2 * most))
+    except csv.Error as error:
+        failure = (str(error), min(reader.line_num, len(lines)))
+    return cast("list[list[str]]", flat[0::2]), cast("list[int]", flat[1::2]), failure
 
 
 def _split(block: list[str], width: int) -> list[list[str]] | None:
@@ -368,7 +518,7 @@ class _Rows:
         self, run: _Run, stamp: int, keep_lines: bool
     ) -> tuple[ChangeColumns, list[int], list[tuple[int, str]]]:
         """The run's changes (with their lines, if kept) and its bad lines, in file order."""
-        count = len(run.ends)
+        count = len(run.starts)
         if not count:
             return ChangeColumns(), [], []
         aside: set[int] = set()
@@ -391,7 +541,7 @@ class _Rows:
             self._recipient_column(column["recipient"], aside),
         )
         if not aside:
-            return _changes(fields), run.starts() if keep_lines else [], []
+            return _changes(fields), list(run.starts) if keep_lines else [], []
         return self._with_exact(run, aside, fields, stamp, keep_lines)
 
     def _sender_column(self, cells: Sequence[str], aside: set[int]) -> Sequence[str]:
@@ -399,7 +549,7 @@ class _Rows:
         distinct = set(cells)
         for cell in distinct.difference(known):
             try:
-                known[cell] = normalize_sender(unguarded(cell), self._region)
+                known[cell] = _sender(cell, self._region)
             except ValueError:  # InvalidNumber too: the exact path words it
                 known[cell] = None
         senders = list(map(known.__getitem__, cells))
@@ -507,7 +657,7 @@ class _Rows:
         keep_lines: bool,
     ) -> tuple[ChangeColumns, list[int], list[tuple[int, str]]]:
         """The rows the columns passed, with those set aside read by the exact path."""
-        count = len(run.ends)
+        count = len(run.starts)
         passed = [i not in aside for i in range(count)]
         kept = _Columns._make(list(compress(field, passed)) for field in fields)
         fast = iter(_changes(kept))
@@ -522,15 +672,15 @@ class _Rows:
                 try:
                     change = self._exact(row, stamp)
                 except ValueError as exc:  # InvalidNumber too
-                    bad.append((run.start(i), str(exc)))
+                    bad.append((run.starts[i], str(exc)))
                     continue
                 except IndexError:
                     if not _blank(row):
-                        bad.append((run.start(i), f"{len(row)} fields, expected {self.width}"))
+                        bad.append((run.starts[i], f"{len(row)} fields, expected {self.width}"))
                     continue
             changes.append(change)
             if keep_lines:
-                lines.append(run.start(i))
+                lines.append(run.starts[i])
         return ChangeColumns.of(changes), lines, bad
 
     def _exact(self, row: list[str], stamp: int) -> Change:
@@ -543,7 +693,7 @@ class _Rows:
             opted_out = _status(status)
         normal = self._senders.get(sender)
         if normal is None:
-            normal = self._senders[sender] = normalize_sender(unguarded(sender), self._region)
+            normal = self._senders[sender] = _sender(sender, self._region)
         facts = self._prefixes.get(recipient[:5])
         if facts is None or not _E164_DIGITS(recipient) or len(recipient) not in facts[0]:
             recipient, facts = _recipient(recipient, self._region, self._prefixes)
@@ -556,7 +706,7 @@ class _Rows:
         if source[:1] == "'":
             source = unguarded(source)
         if not source.isascii():
-            _check_text(source)
+            _check_text(source, "source")
         if at is None:
             return Change(normal, int(recipient), opted_out, source, stamp, country, False)
         if at < _EARLIEST:
@@ -587,7 +737,7 @@ def _changes(fields: _Columns) -> ChangeColumns:
 
 def _is_text(cell: str) -> bool:
     try:
-        _check_text(cell)
+        _check_text(cell, "source")
     except ValueError:
         return False
     return True
@@ -624,12 +774,20 @@ def unguarded(cell: str) -> str:
     return cell
 
 
-def _check_text(cell: str) -> None:
+def _check_text(cell: str, column: str) -> None:
     """Refuse a cell holding bytes that were not UTF-8 (read with ``surrogateescape``)."""
     try:
         cell.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"source {quote_value(cell)} is not valid UTF-8") from None
+        raise ValueError(f"{column} {quote_value(cell)} is not valid UTF-8") from None
+
+
+def _sender(cell: str, region: str | None) -> str:
+    """A sender cell as the ledger records it. Bytes that were not UTF-8 are refused as
+    such, as in a source, even where phonenumbers would read past them."""
+    if not cell.isascii():
+        _check_text(cell, "sender")
+    return normalize_sender(unguarded(cell), region)
 
 
 def _status(cell: str) -> bool:
