@@ -264,9 +264,6 @@ def test_tables_of_plugins_left_out_on_purpose_pass_quietly(
     assert caplog.records == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs check_provider_tables(config_file) called in _client.py"
-)
 def test_the_cli_warns_on_stderr_about_a_misspelt_table_and_carries_on(tmp_path: Path) -> None:
     config = write_config(
         tmp_path, '[providers.azur]\nendpoint = "x"\n[providers.local]\ndatabase = "l.db"\n'

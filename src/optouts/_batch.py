@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
 import attrs
+import httpx
 
 from ._errors import InvalidNumber
 from ._models import Outcome, RecipientResult, Row
@@ -134,5 +135,14 @@ def windows(items: Iterable[object], size: int) -> Iterator[list[object]]:
 
 def failed(recipients: Sequence[str], error: Exception) -> dict[str, Outcome]:
     """The same failure for every recipient of a chunk whose request could not be completed."""
-    outcome = Outcome.failure(str(error), getattr(error, "status_code", None))
+    outcome = Outcome.failure(_reason(error), getattr(error, "status_code", None))
     return dict.fromkeys(recipients, outcome)
+
+
+def _reason(error: Exception) -> str:
+    """What a recipient's result says: a transport error by its kind too (an async read
+    timeout's own text is empty), any error by its kind when it has no text."""
+    text = str(error)
+    if isinstance(error, httpx.TransportError):
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text or type(error).__name__

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -23,11 +24,11 @@ from rich.table import Table
 
 from ._cli_audit import audit_command
 from ._cli_options import Options
-from ._cli_output import console
+from ._cli_output import console, environment_failure
 from ._client import Client
 from ._csvio import ImportReport, export_csv, import_csv
 from ._csvparse import guarded
-from ._errors import ConfigurationError, printable
+from ._errors import ConfigurationError, OptOutError, ProviderError, printable
 from ._sync import LEDGER, SyncSummary, sync
 from ._terminal import cell
 from .ledger import Ledger
@@ -150,12 +151,23 @@ def import_command(options: Options, path: str) -> int:
             )
     except OSError as exc:
         raise click.UsageError(f"cannot read {path}: {exc.strerror}") from None
+    kept = _Kept()
     try:
         with options.ledger() if into_ledger else options.client() as target:
             name = "stdin" if path == "-" else Path(path).name
-            report = import_csv(target, handle, source=f"import:{name}")
+            report = import_csv(target, handle, source=f"import:{name}", progress=kept.add)
     except ValueError as exc:
         raise ConfigurationError(f"{path}: {exc}") from None
+    except (OSError, sqlite3.Error, ProviderError) as exc:
+        if not kept.rows:
+            raise
+        # Stopped midway (a full disk, a lost vendor): say what is kept, not only why.
+        why = environment_failure(exc) or str(exc)
+        raise OptOutError(
+            f"{why}; the import stopped after the first {kept.rows:,} rows of "
+            f"{'stdin' if path == '-' else path}, which are recorded (importing the file "
+            "again counts them as already so)"
+        ) from exc
     finally:
         if path == "-":
             handle.detach()  # leave stdin itself open
@@ -163,6 +175,17 @@ def import_command(options: Options, path: str) -> int:
             handle.close()
     _print_report(options.format, path, report)
     return 0 if report.ok else 1
+
+
+@attrs.define
+class _Kept:
+    """Rows of an import already committed, counted as each window is, so an import that
+    stops can say how far it got."""
+
+    rows: int = 0
+
+    def add(self, rows: int) -> None:
+        self.rows += rows
 
 
 def _print_report(output: str, path: str, report: ImportReport) -> None:

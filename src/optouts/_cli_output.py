@@ -17,20 +17,35 @@ fraction left out when it is zero), as ``optouts export`` writes them.
 from __future__ import annotations
 
 import csv
+import errno
+import io
 import json
+import os
+import re
+import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from rich.console import Console
 
 from ._csvparse import guarded
-from ._errors import printable
+from ._errors import clip, printable
 from ._models import OptOut, RecipientResult
 from .ledger._base import iso_utc, iso_utc_of
 
-__all__ = ["RecordWriter", "ResultWriter", "console", "when", "when_micros"]
+__all__ = [
+    "RecordWriter",
+    "ResultWriter",
+    "console",
+    "drop_stdout",
+    "environment_failure",
+    "standard_streams",
+    "when",
+    "when_micros",
+]
 
 _FLAGS = {None: "", True: "true", False: "false"}
 """How CSV writes a flag that may be unknown."""
@@ -41,6 +56,10 @@ _NUMBERS = frozenset({"sender", "recipient"})
 _E164 = 16
 """Characters of the longest E.164 number, the width of a number column."""
 _TIME = len("2026-01-01T00:00:00.000000Z")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate: what a byte that was not UTF-8 becomes in an argument or a file."""
+_PATH_SHOWN = 300
+"""Characters of a path an error shows."""
 
 
 def when(moment: datetime | None) -> str | None:
@@ -51,6 +70,24 @@ def when(moment: datetime | None) -> str | None:
 def when_micros(micros: int) -> str:
     """The ledger's microseconds since the epoch, as ``when`` writes a time."""
     return iso_utc(micros)
+
+
+def dumps(row: dict[str, Any]) -> str:
+    """``json.dumps``, never with a lone surrogate: strict parsers refuse ``"\\udcff"``, so
+    a byte that was not UTF-8 is written ``\\xff``, as the table shows it."""
+    text = json.dumps(row)
+    if "\\ud" not in text:  # the common case: one search of the line, no rewrite
+        return text
+    return json.dumps({k: _no_surrogates(v) if isinstance(v, str) else v for k, v in row.items()})
+
+
+def _no_surrogates(text: str) -> str:
+    return _SURROGATE.sub(_surrogate_escape, text)
+
+
+def _surrogate_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def console() -> Console:
@@ -100,13 +137,17 @@ class _Stream:
             self._columns.header()
 
     def _json(self, row: dict[str, Any]) -> None:
-        self.out.write(("\n" if self._rows == 0 else ",\n") + json.dumps(row))
+        self.out.write(("\n" if self._rows == 0 else ",\n") + dumps(row))
 
     def finish(self, kind: type[BaseException] | None, *_: object) -> None:
         """At the command's end (an ExitStack callback): complete the output, unless it
-        failed before any row."""
-        if kind is None or self._started:
+        failed before any row. Output cut short by an error still ends as it should (JSON's
+        array closed), so what was printed parses; the error itself is on stderr."""
+        if kind is None:
             self.close()
+        elif self._started:
+            with suppress(OSError, ValueError):  # stdout itself may be what failed
+                self.close()
 
     def close(self) -> None:
         if self.output == "json":
@@ -199,3 +240,104 @@ class RecordWriter(_Stream):
                 ]
             )
         self._rows += 1
+
+
+class _StreamClosed(OSError):
+    """What using a closed standard stream raises."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(errno.EBADF, "it is closed")
+        self.verb = "read stdin" if name == "stdin" else f"write to {name}"
+
+
+class _Closed(io.TextIOBase):
+    """Stands in for a standard stream the shell closed (``>&-``): using it fails with an
+    ``OSError`` saying so, as writing to a full disk does, not with a ``TypeError``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _fail(self, *_: object) -> NoReturn:
+        raise _StreamClosed(self.name)
+
+    write = writelines = read = readline = readlines = _fail
+
+    def __iter__(self) -> NoReturn:
+        self._fail()
+
+    @property
+    def buffer(self) -> NoReturn:
+        self._fail()
+
+    def flush(self) -> None:
+        """Nothing is ever held, so flushing (as at exit) has nothing to fail on."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextmanager
+def standard_streams() -> Iterator[None]:
+    """While a command runs, a closed stdin or stdout is a stand-in that fails in words."""
+    saved = sys.stdin, sys.stdout
+    if sys.stdin is None:
+        sys.stdin = _Closed("stdin")
+    if sys.stdout is None:
+        sys.stdout = _Closed("stdout")
+    try:
+        yield
+    finally:
+        sys.stdin, sys.stdout = saved
+
+
+def environment_failure(exc: BaseException) -> str | None:
+    """One line for an error the machine caused (a full disk, a closed or broken stdout, a
+    path that cannot be used, a database file that failed), or None for any other error.
+
+    An ``OSError`` names its file when it has one; a write's has none, so stdout is named
+    when the error came through a frame holding it."""
+    if isinstance(exc, sqlite3.Error):
+        return f"the ledger's database failed: {exc}"
+    if not isinstance(exc, OSError):
+        return None
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is not None:
+        named = exc.filename
+        path = os.fsdecode(named) if isinstance(named, (str, bytes, os.PathLike)) else str(named)
+        return f"{clip(path, _PATH_SHOWN)}: {reason}"
+    if isinstance(exc, _StreamClosed):
+        return f"cannot {exc.verb}: {reason}"
+    if _from_stdout(exc):
+        drop_stdout()
+        return f"cannot write to stdout: {reason}"
+    return reason
+
+
+def _from_stdout(exc: BaseException) -> bool:
+    """Whether ``exc`` came from writing stdout: a frame it passed through holds stdout, as a
+    local (``click.echo``'s file, a function's stream argument) or in ``self`` (a writer's
+    stream, a rich console's file). The error itself cannot say: a write's has no name."""
+    streams = [sys.stdout, getattr(sys.stdout, "buffer", None)]
+    tb = exc.__traceback__
+    while tb is not None:
+        local = tb.tb_frame.f_locals
+        owner = local.get("self")
+        held = [*local.values(), *getattr(owner, "__dict__", {}).values()]
+        if isinstance(owner, Console):  # its file is sys.stdout unless it was given one
+            held.append(owner.file)
+        if any(value is stream for value in held for stream in streams if stream is not None):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def drop_stdout() -> None:
+    """Send what stdout still holds nowhere, once it failed, so the interpreter's last flush
+    at exit does not fail again with a traceback (Python's advice for a broken pipe)."""
+    out = sys.__stdout__
+    if out is None or sys.stdout is not out:  # not the process's own: a test's stand-in
+        return
+    with suppress(OSError, ValueError, io.UnsupportedOperation):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, out.fileno())
+        os.close(null)

@@ -23,8 +23,8 @@ import httpx
 
 from ._batch import Answered, Batch, failed, rows_for, windows
 from ._config import ConfigFile, core_setting, load_config_file, resolve_settings
-from ._errors import ConfigurationError, OptOutError, ProviderError
-from ._http import Stats, run_async, run_sync
+from ._errors import ConfigurationError, OptOutError, ProviderError, clip
+from ._http import VENDOR_TIMEOUT, Stats, run_async, run_sync
 from ._models import (
     BatchResult,
     Capability,
@@ -35,7 +35,7 @@ from ._models import (
     Status,
 )
 from ._numbers import normalize_sender
-from ._plugins import get_provider_class
+from ._plugins import check_provider_tables, get_provider_class
 from ._provider import Exchange, Provider, Results, StatusFilter
 from ._retry import RetryPolicy, is_retryable, retry_items, with_retry
 
@@ -57,6 +57,11 @@ _AHEAD = 50_000
 """Recipients that may be in flight or waiting behind the oldest unfinished window."""
 
 
+def _limits(concurrency: int) -> httpx.Limits:
+    """Connections for the client's own HTTP client: one per batch in flight."""
+    return httpx.Limits(max_connections=max(concurrency, 10))
+
+
 class _ClientCore:
     """Everything the two clients share; no waiting happens here."""
 
@@ -73,6 +78,7 @@ class _ClientCore:
         self.config_path = config
         """The optouts.toml this client was configured from, for clients it opens itself."""
         config_file = load_config_file(config)
+        check_provider_tables(config_file)
         if isinstance(provider, Provider):
             if settings:
                 raise ConfigurationError("settings cannot be passed with a Provider instance")
@@ -158,7 +164,8 @@ class _ClientCore:
     def _page_job(
         self, sender: str | None, status: StatusFilter, size: int, cursor: str | None
     ) -> Exchange[Page]:
-        return with_retry(lambda: self.provider.list_page(sender, status, size, cursor), self.retry)
+        job = with_retry(lambda: self.provider.list_page(sender, status, size, cursor), self.retry)
+        return _reaching(job, self.provider.name)
 
     def _result(self, rows: list[Row], operation: str, sender: str, stats: Stats) -> BatchResult:
         return BatchResult(
@@ -225,6 +232,30 @@ def _retry_policy(config: ConfigFile) -> RetryPolicy:
     return RetryPolicy(**{field: value for field, value in given.items() if value is not None})
 
 
+def _reaching(job: Exchange[Page], provider: str) -> Exchange[Page]:
+    """``job``, with a vendor that stayed unreachable through every retry made a
+    ``ProviderError``: a listing has no recipients to fail one by one, so it fails whole,
+    in words that name the vendor (a check or an add fails each recipient instead)."""
+    try:
+        return (yield from job)
+    except httpx.TransportError as error:
+        raise _unreachable(provider, error) from error
+
+
+def _unreachable(provider: str, error: httpx.TransportError) -> ProviderError:
+    """The error of a vendor that could not be reached: its name and the transport's cause
+    (a socket's or TLS's reason; httpx puts no URL, header or body in it)."""
+    kind = type(error).__name__
+    reason = clip(" ".join(str(error).split()), 200)
+    return ProviderError(
+        f"could not reach {provider}: {reason} ({kind})"
+        if reason
+        else f"could not reach {provider} ({kind})",
+        provider=provider,
+        retryable=True,
+    )
+
+
 def _status_filter(status: Status | str | None) -> StatusFilter:
     if status is None or status == "all":
         return None
@@ -274,7 +305,7 @@ class Client(_ClientCore):
         self._http = (
             http_client
             if http_client is not None or self.provider.blocking
-            else httpx.Client(limits=httpx.Limits(max_connections=max(self.max_concurrency, 10)))
+            else httpx.Client(limits=_limits(self.max_concurrency), timeout=VENDOR_TIMEOUT)
         )
         self._pool: ThreadPoolExecutor | None = None
 
@@ -469,11 +500,11 @@ class AsyncClient(_ClientCore):
             settings=settings,
         )
         self._owns_http = http_client is None and not self.provider.blocking
-        limits = httpx.Limits(max_connections=max(self.max_concurrency, 10))
+        limits = _limits(self.max_concurrency)
         self._http = (
             http_client
             if http_client is not None or self.provider.blocking
-            else httpx.AsyncClient(limits=limits)
+            else httpx.AsyncClient(limits=limits, timeout=VENDOR_TIMEOUT)
         )
 
     async def __aenter__(self) -> AsyncClient:

@@ -24,10 +24,16 @@ import httpx
 from ._errors import OptOutError
 from ._provider import Exchange, Note, Sleep
 
-__all__ = ["Stats", "run_async", "run_sync"]
+__all__ = ["VENDOR_TIMEOUT", "Stats", "run_async", "run_sync"]
 
 T = TypeVar("T")
 logger = logging.getLogger("optouts")
+
+VENDOR_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+"""How long the client's own HTTP client waits for a vendor: 10 s to connect, 60 s for
+each read, write or free connection. Bulk calls can take seconds; a vendor that takes the
+connection and never answers must not hold a call forever (a timeout is then a transport
+error, retried like any other)."""
 
 
 @attrs.define
@@ -126,6 +132,15 @@ def _no_http() -> RuntimeError:
     return RuntimeError("this provider sent a request but has no HTTP client")
 
 
+def _timed(request: httpx.Request, http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
+    """``request`` with the HTTP client's timeouts unless it carries its own: a provider
+    builds a bare ``httpx.Request``, which has none, and ``send`` adds none, so a vendor
+    that accepts the connection and never answers would hold the call forever."""
+    if "timeout" not in request.extensions:
+        request.extensions["timeout"] = http.timeout.as_dict()
+    return request
+
+
 def run_sync(
     job: Exchange[T],
     http: httpx.Client | None,
@@ -144,7 +159,9 @@ def run_sync(
             raise _no_http()
         started = time.perf_counter()
         try:
-            reply = http.send(step, auth=auth or httpx.USE_CLIENT_DEFAULT, follow_redirects=False)
+            reply = http.send(
+                _timed(step, http), auth=auth or httpx.USE_CLIENT_DEFAULT, follow_redirects=False
+            )
             steps.answered(step, reply, started)
         except (httpx.TransportError, OptOutError) as exc:
             steps.failed(step, exc, started)
@@ -165,7 +182,7 @@ async def run_async(
         started = time.perf_counter()
         try:
             reply = await http.send(
-                step, auth=auth or httpx.USE_CLIENT_DEFAULT, follow_redirects=False
+                _timed(step, http), auth=auth or httpx.USE_CLIENT_DEFAULT, follow_redirects=False
             )
             steps.answered(step, reply, started)
         except (httpx.TransportError, OptOutError) as exc:

@@ -16,17 +16,26 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 
 import click
+import httpx
 from rich.table import Table
 
 from . import _cli_globals, _cli_ledger, _cli_logout, _cli_serve, _cli_waits
 from ._cli_help import Group, add_examples
 from ._cli_options import Options
-from ._cli_output import RecordWriter, ResultWriter, console
+from ._cli_output import (
+    RecordWriter,
+    ResultWriter,
+    console,
+    drop_stdout,
+    environment_failure,
+    standard_streams,
+)
 from ._cli_progress import Bar, wanted
 from ._cli_recipients import Recipients, count_lines
 from ._client import Operation
@@ -150,13 +159,14 @@ def _run_batch(
 def list_(options: Options, sender: str | None, status: str, page_size: int | None) -> int:
     """List the opt-outs (opted-out records, by default; --status all for every one), every
     page, as they arrive."""
-    with options.client() as client:
+    with ExitStack() as stack:
+        client = stack.enter_context(options.client())
         records = client.list(sender, status=status, page_size=page_size)
         first = list(itertools.islice(records, 1))  # a failing first page prints nothing
         writer = RecordWriter(options.format)
+        stack.push(writer.finish)  # a page failing later still leaves JSON that parses
         for record in itertools.chain(first, records):
             writer.write(record)
-        writer.close()
     return 0
 
 
@@ -221,11 +231,12 @@ def _fail(message: str, code: int) -> int:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (for tests and embedding)."""
     try:
-        code = cli.main(
-            args=list(argv) if argv is not None else None,
-            prog_name="optouts",
-            standalone_mode=False,
-        )
+        with standard_streams():
+            code = cli.main(
+                args=list(argv) if argv is not None else None,
+                prog_name="optouts",
+                standalone_mode=False,
+            )
     except click.exceptions.Abort:
         return _fail("interrupted", 130)
     except click.ClickException as exc:
@@ -237,7 +248,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except BrokenPipeError:
+        drop_stdout()
         return 1
+    except (OSError, sqlite3.Error) as exc:
+        # The machine, not the input: a full disk, a closed stdout, a path not allowed.
+        return _fail(environment_failure(exc) or str(exc), 1)
+    except httpx.TransportError as exc:  # a vendor lost outside a call (closing a session)
+        return _fail(f"could not reach the vendor: {exc} ({type(exc).__name__})", 1)
     return code if isinstance(code, int) else 0
 
 

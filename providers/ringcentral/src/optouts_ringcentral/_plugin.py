@@ -50,7 +50,11 @@ def _rate_limit(_: click.Context, __: click.Parameter, value: str) -> RateLimit:
     "  optouts emulate ringcentral --rate-limit 1000/60s --fault-rate 0.1",
 )
 @click.option(
-    "--port", type=int, default=0, show_default=True, help="Port on 127.0.0.1 (0: a free one)."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: a free one).",
 )
 @click.option(
     "--rate-limit",
