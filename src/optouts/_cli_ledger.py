@@ -30,7 +30,7 @@ from ._csvio import ImportReport, export_csv, import_csv
 from ._csvparse import guarded
 from ._errors import ConfigurationError, OptOutError, ProviderError, printable
 from ._sync import LEDGER, SyncSummary, sync
-from ._terminal import cell
+from ._terminal import cell, shown
 from .ledger import Ledger
 
 __all__ = ["register"]
@@ -118,7 +118,7 @@ def export_command(options: Options, sender: str | None, status: str) -> int:
     """Write every record (opt-outs and opt-ins, by default) as CSV to stdout:
     sender,recipient,status,source,updated_at."""
     with _ledger_or_client(options) as target:
-        export_csv(target, sys.stdout, sender=sender, status=status)
+        export_csv(target, shown(sys.stdout), sender=sender, status=status)
     return 0
 
 

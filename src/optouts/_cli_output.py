@@ -9,7 +9,8 @@ a row is printed the moment it is known, in constant memory, at the speed of CSV
 drawn at the end held every row, and took 30 times as long).
 
 Text that came from a vendor or a file is shown, never obeyed: table cells are escaped by
-``printable``, and CSV cells a spreadsheet would run as formulas get a leading ``'``.
+``printable``, CSV and JSON on a terminal by ``shown`` (into a pipe or a file they are
+written as they are), and CSV cells a spreadsheet would run as formulas get a leading ``'``.
 Times, wherever a person reads them, are ISO 8601 UTC with ``Z`` to the microsecond (the
 fraction left out when it is zero), as ``optouts export`` writes them.
 """
@@ -34,6 +35,7 @@ from rich.console import Console
 from ._csvparse import guarded
 from ._errors import clip, printable
 from ._models import OptOut, RecipientResult
+from ._terminal import shown
 from .ledger._base import iso_utc, iso_utc_of
 
 __all__ = [
@@ -119,7 +121,7 @@ class _Stream:
 
     def __init__(self, output: str, fields: Sequence[str], columns: _Columns) -> None:
         self.output = output
-        self.out = sys.stdout
+        self.out = sys.stdout if output == "table" else shown(sys.stdout)
         self._fields = fields
         self._columns = columns
         self._csv = csv.writer(self.out, lineterminator="\n")
