@@ -130,7 +130,7 @@ def test_a_refused_request_prints_no_table(capsys: pytest.CaptureFixture[str]) -
 def test_an_empty_import_is_no_rows_and_no_failures() -> None:
     result = invoke(["import", "-"], b"")
     assert result.return_value == 0, result.output
-    assert result.stderr.strip() == "read 0 rows: 0 recorded, 0 already so, 0 failed"
+    assert result.stderr.strip() == "read 0 rows: 0 recorded, 0 unchanged, 0 failed"
     assert "-1" not in result.stderr
 
 

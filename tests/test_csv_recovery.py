@@ -1,6 +1,6 @@
 """A stray quote in an import costs its own record, never the rows after it.
 
-Every physical line is a row recorded, one already so, a blank line, or a bad line reported
+Every physical line is a row recorded, one unchanged, a blank line, or a bad line reported
 by number; a record left open is reported at the line it starts on and reading resumes on
 the next line (a quoted cell may span lines, up to 100 of them, when it closes well).
 """
@@ -98,7 +98,7 @@ def test_the_reviews_long_file_keeps_all_10000_rows_after_an_unclosed_quote(
     assert (report.rows, report.applied, report.failed) == (10_002, 10_000, 2)
     physical = text.count("\n") - 1
     assert report.applied + report.failed == physical
-    again = import_csv(ledger, io.StringIO(text, newline=""))  # all already so
+    again = import_csv(ledger, io.StringIO(text, newline=""))  # all unchanged
     assert (again.rows, again.applied, again.failed) == (10_002, 0, 2)
 
 
@@ -306,7 +306,7 @@ def test_command_line_import_from_stdin_keeps_the_rows_after_an_unclosed_quote(
     assert run(["-s", f"database={database}", "import", "-"]) == 1
     err = capsys.readouterr().err
     assert f"-:3: {OPEN_AT_END}" in err
-    assert "read 7 rows: 6 recorded, 0 already so, 1 failed" in err
+    assert "read 7 rows: 6 recorded, 0 unchanged, 1 failed" in err
     with optouts.Ledger.open(database) as ledger:
         assert ledger.opted_out(S, [f"+1303555{n:04d}" for n in range(6)]) == [True] * 6
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 import optouts
-from optouts.ledger import LocalProvider, SQLiteLedger
 from optouts import ConfigurationError
+from optouts.ledger import LocalProvider, SQLiteLedger
 from optouts.server import ServeSettings, create_app
 from serverkit import (
     API_KEY,

@@ -166,7 +166,7 @@ def import_command(options: Options, path: str) -> int:
         raise OptOutError(
             f"{why}; the import stopped after the first {kept.rows:,} rows of "
             f"{'stdin' if path == '-' else path}, which are recorded (importing the file "
-            "again counts them as already so)"
+            "again leaves them unchanged)"
         ) from exc
     finally:
         if path == "-":
@@ -207,7 +207,7 @@ def _print_report(output: str, path: str, report: ImportReport) -> None:
         click.echo(f"… and {report.failed - len(report.errors):,} more bad lines", err=True)
     click.echo(
         f"read {report.rows:,} rows: {report.applied:,} recorded, "
-        f"{already:,} already so, {report.failed:,} failed",
+        f"{already:,} unchanged, {report.failed:,} failed",
         err=True,
     )
 
