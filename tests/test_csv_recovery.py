@@ -335,3 +335,14 @@ def test_a_quote_mid_cell_on_one_line_reads_as_before_beside_cells_spanning_line
         + f'{S},+12025550104,opted-out,"three\nfour",\n'
     )
     assert outcomes(text) == {2: 12025550101, 3: 12025550102, 5: 12025550103, 6: 12025550104}
+
+
+def test_a_recipient_with_a_stray_byte_is_refused_not_read_around() -> None:
+    """phonenumbers skips a stray byte: ``+12025550102\\xff`` would become +12025550102,
+    a number read out of a damaged line. It is refused, saying why."""
+    ledger = optouts.Ledger(optouts.ledger.SQLiteLedger(":memory:"))
+    body = b"sender,recipient,status\n+18005550100,+12025550102\xff,opted-out\n"
+    text = body.decode("utf-8", "surrogateescape")
+    report = import_csv(ledger, io.StringIO(text, newline=""))
+    assert (report.applied, report.failed) == (0, 1)
+    assert "is not valid UTF-8" in report.errors[0][1]

@@ -798,7 +798,11 @@ def _status(cell: str) -> bool:
 
 
 def _recipient(value: str, region: str | None, prefixes: dict[str, Facts]) -> tuple[str, Facts]:
-    """The exact path: any format phonenumbers reads; learns the prefix for the fast path."""
+    """The exact path: any format phonenumbers reads; learns the prefix for the fast path.
+    A cell holding bytes that were not UTF-8 is refused first: phonenumbers would skip a
+    stray byte and read a number out of a damaged line."""
+    if not value.isascii():
+        _check_text(value, "recipient")
     number = normalize(unguarded(value).strip(), region)
     facts = prefixes[number[:5]] = prefix_facts(number)
     return number, facts
