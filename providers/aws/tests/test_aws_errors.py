@@ -75,7 +75,10 @@ def test_the_body_is_read_as_botocore_reads_it(form: str) -> None:
         parsed = JSONParser().parse(
             {"status_code": 400, "headers": {}, "body": json.dumps(body).encode()}, shape
         )
-        assert read_error(_answer(400, body)).code == parsed["Error"]["Code"] == code
+        assert read_error(_answer(400, body)).code == code
+        botocores = parsed["Error"]["Code"]
+        if ":" not in botocores:  # botocore before 1.29.x's successors kept the ':uri' tail
+            assert botocores == code
 
 
 def test_the_header_wins_and_an_empty_one_is_passed_over() -> None:

@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import botocore.configprovider  # type: ignore[import-untyped]
 import pytest
 from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
@@ -26,6 +27,13 @@ SERVICE = "pinpoint-sms-voice-v2"
 CREDENTIALS = (
     f"aws_access_key_id = {DEFAULT_ACCESS_KEY_ID}\n"
     f"aws_secret_access_key = {DEFAULT_SECRET_ACCESS_KEY}\n"
+)
+
+
+CONFIGURED_ENDPOINTS = pytest.mark.skipif(
+    not hasattr(botocore.configprovider, "ConfiguredEndpointProvider"),
+    reason="this botocore predates endpoints configured per service or profile "
+    "(AWS_ENDPOINT_URL_<SERVICE>, [services]): it, and the AWS CLI of its day, ignore them",
 )
 
 
@@ -106,6 +114,7 @@ def test_fips_from_the_profile_the_setting_names(
     assert botocore_sends_to("us-gov-east-1", profile="gov") == expected
 
 
+@CONFIGURED_ENDPOINTS
 def test_the_service_specific_endpoint_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://everything.example.com")
     monkeypatch.setenv("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", "https://sms.example.com")
@@ -114,6 +123,7 @@ def test_the_service_specific_endpoint_variable(monkeypatch: pytest.MonkeyPatch)
     assert botocore_sends_to("us-east-1") == "https://sms.example.com"
 
 
+@CONFIGURED_ENDPOINTS
 def test_the_services_section_of_the_profile(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -129,6 +139,7 @@ def test_the_services_section_of_the_profile(
     assert botocore_sends_to("us-east-1") == "https://sms-proxy.example.com"
 
 
+@CONFIGURED_ENDPOINTS
 def test_the_endpoint_url_of_the_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config_file(monkeypatch, tmp_path, "[default]\nendpoint_url = https://aws.example.com\n")
     assert endpoint() == "https://aws.example.com"
