@@ -77,7 +77,7 @@ def test_the_body_is_read_as_botocore_reads_it(form: str) -> None:
         )
         assert read_error(_answer(400, body)).code == code
         botocores = parsed["Error"]["Code"]
-        if ":" not in botocores:  # botocore before 1.29.x's successors kept the ':uri' tail
+        if ":" not in botocores:  # older botocore releases kept the ':uri' tail in the name
             assert botocores == code
 
 
