@@ -154,3 +154,23 @@ def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
     assert "azure" in out.split("vendor confirmations", 1)[1]
     assert "created a new ledger" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("vendor", ["azure", "ringcentral", "aws"])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--latency", "nan"), ("--latency", "-1"), ("--latency", "inf"), ("--port", "65536")],
+)
+def test_every_emulator_refuses_an_impossible_port_or_latency(
+    vendor: str, option: str, value: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "optouts.cli", "emulate", vendor, option, value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert option in done.stderr

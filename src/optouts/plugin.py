@@ -34,6 +34,7 @@ import httpx
 
 from . import _config
 from ._config import Settings
+from ._emulate_options import latency_option, port_option
 from ._errors import clip
 from ._http import Stats, run_sync
 from ._numbers import WILDCARD, country_of
@@ -46,6 +47,8 @@ __all__ = [
     "clip",
     "country_of",
     "keeps_sessions",
+    "latency_option",
+    "port_option",
     "run_exchange",
     "settings_for",
     "with_retry",

@@ -13,6 +13,7 @@ from typing import TextIO, cast
 import click
 
 import optouts
+from optouts.plugin import latency_option, port_option
 
 from ._knobs import (
     DEFAULT_ACCESS_KEY_ID,
@@ -44,23 +45,11 @@ def _quotas(_: click.Context, __: click.Parameter, value: str) -> dict[Operation
     "  optouts emulate aws --port 8103 > aws.env & sleep 2; . ./aws.env\n"
     "  optouts emulate aws --latency 0.05 --quotas quotas --throttle-rate 0.05 --seed 1",
 )
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="0 picks a free port.",
-)
+@port_option()
 @click.option(
     "--region", default=DEFAULT_REGION, show_default=True, help="The Region signatures must name."
 )
-@click.option(
-    "--latency",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Seconds added to every answer.",
-)
+@latency_option()
 @click.option(
     "--quotas",
     default="off",

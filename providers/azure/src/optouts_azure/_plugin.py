@@ -16,6 +16,7 @@ import click
 
 import optouts
 from optouts.inbound import InboundParser
+from optouts.plugin import latency_option, port_option
 
 from ._inbound import FORMAT
 from ._knobs import DEFAULT_ACCESS_KEY, FAULTS, RANDOM_FAULTS, Fault
@@ -47,20 +48,8 @@ def register_inbound_parsers(register: Callable[[InboundParser], None]) -> None:
     "  optouts emulate azure --port 8101 > azure.env & sleep 2; . ./azure.env\n"
     "  optouts emulate azure --latency 0.05 --fault-rate 0.1 --seed 1",
 )
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="0 picks a free port.",
-)
-@click.option(
-    "--latency",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Seconds added to every answer.",
-)
+@port_option()
+@latency_option()
 @click.option(
     "--fault-rate",
     type=click.FloatRange(0, 1),

@@ -16,6 +16,7 @@ import click
 import optouts
 from optouts import Provider
 from optouts.inbound import InboundParser
+from optouts.plugin import latency_option, port_option
 
 from ._inbound import FORMAT
 from ._provider import RingCentralProvider
@@ -49,13 +50,7 @@ def _rate_limit(_: click.Context, __: click.Parameter, value: str) -> RateLimit:
     "  optouts emulate ringcentral --port 8102 > ringcentral.env & sleep 2; . ./ringcentral.env\n"
     "  optouts emulate ringcentral --rate-limit 1000/60s --fault-rate 0.1",
 )
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="Port on 127.0.0.1 (0: a free one).",
-)
+@port_option()
 @click.option(
     "--rate-limit",
     default="50/60s",
@@ -70,13 +65,7 @@ def _rate_limit(_: click.Context, __: click.Parameter, value: str) -> RateLimit:
     show_default=True,
     help="Access token lifetime, seconds.",
 )
-@click.option(
-    "--latency",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Added to every response, seconds.",
-)
+@latency_option()
 @click.option(
     "--fault-rate",
     type=click.FloatRange(0, 1),
